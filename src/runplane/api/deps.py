@@ -1,0 +1,18 @@
+"""Request-scoped dependencies shared by the routers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from runplane.service.context import Context
+
+
+def get_context(request: Request) -> Context:
+    """The server's service context."""
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[Context, Depends(get_context)]

@@ -1,0 +1,129 @@
+"""Domain values → native API JSON (camelCase, ISO 8601 UTC timestamps with Z)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from runplane.domain.model import Deployment, Environment, Execution, LogChunk, Runtime, Version
+
+API = "/api/v1"
+
+
+class JSON(Response):
+    """A JSON response rendered with orjson."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def ts(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with millisecond precision and a Z."""
+    if value is None:
+        return None
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def execution(e: Execution) -> dict[str, Any]:
+    """An execution record."""
+    link = f"{API}/executions/{e.id}"
+    return {
+        "id": e.id,
+        "executionId": e.client_execution_id,
+        "process": e.process_name,
+        "version": e.version_number,
+        "environment": e.environment_name,
+        "status": e.status.value,
+        "inputArguments": e.inputs,
+        "result": e.result,
+        "error": (
+            {"code": e.error_code, "message": e.error_message or ""}
+            if e.error_code is not None
+            else None
+        ),
+        "attempt": e.attempt,
+        "maxAttempts": e.max_attempts,
+        "runtime": e.runtime_name,
+        "cancelRequested": e.cancel_requested,
+        "createdAt": ts(e.created_at),
+        "startedAt": ts(e.started_at),
+        "finishedAt": ts(e.finished_at),
+        "durationMs": e.duration_ms,
+        "links": {
+            "self": link,
+            "byExecutionId": f"{API}/processes/{e.process_name}/executions/{e.client_execution_id}",
+            "logs": f"{link}/logs",
+            "cancel": f"{link}/cancel",
+        },
+    }
+
+
+def version(v: Version) -> dict[str, Any]:
+    """A process version and what it declares."""
+    spec = v.spec
+    return {
+        "process": v.process_name,
+        "version": v.number,
+        "contentHash": v.content_hash,
+        "sizeBytes": v.bundle_bytes,
+        "createdAt": ts(v.created_at),
+        "entrypoint": spec["entrypoint"],
+        "command": spec["command"],
+        "timeoutSeconds": spec["timeoutSeconds"],
+        "retries": spec["retries"],
+        "description": spec.get("description", ""),
+        "parameters": spec["parameters"],
+        "outputs": spec["outputs"],
+    }
+
+
+def deployment(d: Deployment) -> dict[str, Any]:
+    """A deployment and its run configuration (secrets masked)."""
+    return {
+        "process": d.process_name,
+        "environment": d.environment_name,
+        "version": d.version_number,
+        "inputArguments": d.input_arguments,
+        "invokable": d.invokable,
+        "concurrencyLimit": d.concurrency_limit,
+        "createdAt": ts(d.created_at),
+        "updatedAt": ts(d.updated_at),
+    }
+
+
+def environment(env: Environment) -> dict[str, Any]:
+    """An environment."""
+    return {"name": env.name, "createdAt": ts(env.created_at)}
+
+
+def runtime(rt: Runtime, environments: dict[str, str]) -> dict[str, Any]:
+    """A registered runtime."""
+    return {
+        "name": rt.name,
+        "environment": environments.get(rt.environment_id) if rt.environment_id else None,
+        "slots": rt.slots,
+        "labels": rt.labels,
+        "version": rt.version,
+        "state": rt.state,
+        "startedAt": ts(rt.started_at),
+        "lastHeartbeatAt": ts(rt.last_heartbeat_at),
+    }
+
+
+def log_text(chunks: list[LogChunk], previous_attempt: int | None = None) -> tuple[str, int | None]:
+    """The text of log chunks, with a marker line where a new attempt begins."""
+    parts: list[str] = []
+    attempt = previous_attempt
+    for chunk in chunks:
+        if attempt is not None and chunk.attempt != attempt:
+            if parts and not parts[-1].endswith("\n"):
+                parts.append("\n")
+            parts.append(f"--- attempt {chunk.attempt} ---\n")
+        attempt = chunk.attempt
+        parts.append(chunk.text)
+    return "".join(parts), attempt

@@ -1,0 +1,27 @@
+"""Native API: health and runtimes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from runplane import __version__
+from runplane.api.deps import Ctx
+from runplane.api.native import render
+from runplane.api.native.render import JSON
+from runplane.service import catalog, leases
+
+router = APIRouter(prefix="/api/v1", tags=["system"])
+
+
+@router.get("/health")
+async def health() -> Response:
+    """Liveness: the server answers."""
+    return JSON({"status": "ok", "version": __version__})
+
+
+@router.get("/runtimes")
+async def list_runtimes(ctx: Ctx) -> Response:
+    """Registered runtimes with their state and last heartbeat."""
+    envs = {e.id: e.name for e in await catalog.list_environments(ctx)}
+    return JSON({"items": [render.runtime(r, envs) for r in await leases.list_runtimes(ctx)]})

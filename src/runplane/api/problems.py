@@ -1,0 +1,122 @@
+"""The ONE place errors become RFC 9457 problem details on the native API.
+
+Every RunplaneError renders as `application/problem+json` with its status,
+title, detail, stable `code` and, when it has them, `errors` (one entry per
+problem, each naming what is wrong). Framework errors (bad JSON, shape
+errors, unknown routes) are mapped onto the same shape. Nothing else ever
+reaches a client: an unexpected exception is logged and answered with a
+plain 500 problem, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from runplane.domain import errors
+
+log = logging.getLogger("runplane.api")
+
+PROBLEM_TYPE_PREFIX = "urn:runplane:problem:"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+_HTTP_CODES = {
+    400: errors.BadRequest,
+    404: errors.NotFound,
+    405: errors.RunplaneError,
+    409: errors.Conflict,
+    413: errors.PayloadTooLarge,
+    415: errors.UnsupportedMediaType,
+}
+
+
+def problem_body(exc: errors.RunplaneError, instance: str | None = None) -> dict[str, Any]:
+    """The problem-details document of a domain error."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_PREFIX + exc.code,
+        "title": exc.title(),
+        "status": exc.status,
+        "detail": exc.detail,
+        "code": exc.code,
+    }
+    if instance:
+        body["instance"] = instance
+    if exc.problems:
+        body["errors"] = exc.problems
+    for key, value in exc.extra.items():
+        body.setdefault(key, value)
+    return body
+
+
+def problem_response(
+    exc: errors.RunplaneError,
+    instance: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """An `application/problem+json` response for a domain error."""
+    return Response(
+        orjson.dumps(problem_body(exc, instance)),
+        status_code=exc.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _validation_problems(exc: RequestValidationError) -> errors.RunplaneError:
+    problems = []
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            ctx = err.get("ctx") or {}
+            return errors.MalformedJson(
+                f"The request body is not valid JSON: {ctx.get('error', 'parse error')}."
+            )
+        loc = [str(p) for p in err.get("loc", ())]
+        where = loc[0] if loc else ""
+        name = ".".join(loc[1:]) or where
+        detail = err.get("msg", "invalid")
+        if err.get("type") == "extra_forbidden":
+            detail = "Unknown field."
+        problems.append(
+            {"name": name, "in": where, "code": err.get("type", "invalid"), "detail": detail}
+        )
+    names = ", ".join(p["name"] for p in problems)
+    return errors.InvalidRequest(f"The request is not valid: {names}.", problems=problems)
+
+
+def install(app: FastAPI) -> None:
+    """Register the exception handlers that render every error as a problem."""
+
+    async def on_domain(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, errors.RunplaneError)
+        return problem_response(exc, request.url.path)
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return problem_response(_validation_problems(exc), request.url.path)
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        cls = _HTTP_CODES.get(exc.status_code, errors.RunplaneError)
+        err = cls(str(exc.detail))
+        err.status = exc.status_code
+        if exc.status_code == 404:
+            err = errors.NotFound(f"No route {request.method} {request.url.path}.")
+        elif exc.status_code == 405:
+            err.code = "method_not_allowed"
+        return problem_response(err, request.url.path, headers=exc.headers)
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem_response(errors.RunplaneError("An unexpected error occurred."))
+
+    app.add_exception_handler(errors.RunplaneError, on_domain)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,153 @@
+"""The nouns, as plain values the store hands to the service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from runplane.domain.states import Status
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A stage inside a workspace (`sandbox`, `production`) that runtimes serve."""
+
+    id: str
+    workspace_id: str
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Process:
+    """A named automation with versions."""
+
+    id: str
+    workspace_id: str
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Version:
+    """An immutable, content-addressed bundle of a process and what it declares."""
+
+    id: str
+    process_id: str
+    process_name: str
+    number: int
+    content_hash: str
+    spec: dict[str, Any]
+    bundle_bytes: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Process P, version V, deployed to environment E with a run configuration."""
+
+    id: str
+    process_id: str
+    process_name: str
+    environment_id: str
+    environment_name: str
+    version_id: str
+    version_number: int
+    input_arguments: dict[str, Any]  # secrets masked
+    invokable: bool
+    concurrency_limit: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One run of a deployed process version."""
+
+    id: str
+    workspace_id: str
+    process_id: str
+    process_name: str
+    version_id: str
+    version_number: int
+    deployment_id: str
+    environment_id: str
+    environment_name: str
+    client_execution_id: str
+    status: Status
+    attempt: int
+    max_attempts: int
+    timeout_seconds: float
+    inputs: dict[str, Any]  # effective inputs, secrets masked
+    result: dict[str, Any] | None
+    error_code: str | None
+    error_message: str | None
+    runtime_id: str | None
+    runtime_name: str | None
+    cancel_requested: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    input_fingerprint: str = ""
+
+    @property
+    def duration_ms(self) -> int | None:
+        """Wall time of the last attempt, or None before it started."""
+        if self.started_at is None:
+            return None
+        end = self.finished_at
+        if end is None:
+            return None
+        return int((end - self.started_at).total_seconds() * 1000)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A lease on one execution, handed to a runtime: everything it needs to run it."""
+
+    execution_id: str
+    attempt: int
+    lease_token: int
+    lease_expires_at: datetime
+    version_id: str
+    content_hash: str
+    spec: dict[str, Any]
+    inputs: dict[str, Any]  # effective inputs with secrets in plain text
+    secret_names: tuple[str, ...]
+    timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A worker agent registered to serve an environment (or all, when embedded)."""
+
+    id: str
+    workspace_id: str
+    name: str
+    environment_id: str | None
+    slots: int
+    labels: dict[str, str]
+    version: str
+    state: str
+    started_at: datetime
+    last_heartbeat_at: datetime
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    """A piece of an execution's log, in order of `id`."""
+
+    id: int
+    attempt: int
+    created_at: datetime
+    text: str
+
+
+@dataclass
+class Page:
+    """One page of a keyset-paginated listing."""
+
+    items: list[Any] = field(default_factory=list)
+    next_cursor: str | None = None

@@ -1,0 +1,89 @@
+"""A runplane node: the database, the sweeper, the embedded runtime and the demo.
+
+Started and stopped by the ASGI lifespan, so a test can run a whole node with
+`create_app(settings)` and one server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from runplane import demo
+from runplane.runtime.agent import Agent, default_runtime_name
+from runplane.runtime.gateway import InProcessGateway
+from runplane.service import leases
+from runplane.service.context import Context
+from runplane.settings import Settings
+from runplane.store import catalog
+from runplane.store.database import Database
+
+log = logging.getLogger("runplane.node")
+
+
+class Node:
+    """Everything one `runplane serve` process runs besides the HTTP server."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._ctx: Context | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.agent: Agent | None = None
+        self.demo_ready = False
+
+    @property
+    def ctx(self) -> Context:
+        """The service context (available once started)."""
+        if self._ctx is None:
+            raise RuntimeError("the node is not started")
+        return self._ctx
+
+    async def start(self) -> None:
+        """Migrate, bootstrap, deploy the demo, start the sweeper and the embedded runtime."""
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(s.resolved_database_url)
+        await asyncio.to_thread(db.migrate)
+        db.start()
+        ctx = Context(db=db, settings=s)
+        db.on_events = ctx.hub.publish
+        ctx.workspace_id = await db.write(lambda tx: catalog.bootstrap(tx, ctx.clock()))
+        self._ctx = ctx
+        if s.demo:
+            await demo.install(ctx)
+            self.demo_ready = await demo.is_deployed(ctx)
+        self._tasks.append(asyncio.create_task(self._sweep_forever(), name="sweeper"))
+        if s.slots > 0:
+            self.agent = Agent(
+                InProcessGateway(ctx),
+                name=default_runtime_name(),
+                environment=None,
+                slots=s.slots,
+                data_dir=s.data_dir,
+                heartbeat_interval_seconds=s.heartbeat_interval_seconds,
+            )
+            self._tasks.append(asyncio.create_task(self.agent.run(), name="runtime"))
+
+    async def stop(self) -> None:
+        """Drain the embedded runtime, stop the sweeper, close the database."""
+        if self.agent is not None:
+            await self.agent.drain(self.settings.drain_timeout_seconds)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self._ctx is not None:
+            await self._ctx.db.close()
+            self._ctx = None
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                for execution_id, status in await leases.sweep(self.ctx):
+                    log.warning("lease of %s expired → %s", execution_id, status.value)
+            except Exception:
+                log.exception("sweep failed")
+            await asyncio.sleep(self.settings.sweep_interval_seconds)

@@ -1,0 +1,262 @@
+"""The runtime agent: claims executions, runs each in its own process group,
+streams logs, heartbeats its leases and reports outcomes.
+
+The same agent runs embedded in the server (through `InProcessGateway`) and,
+later, as `runplane runtime` on any machine (through an HTTP gateway). It never
+writes a status itself: it reports outcomes under the claim's fencing token
+and the server's state machine decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from pathlib import Path
+
+from runplane import bundle as bundles
+from runplane.domain import errors
+from runplane.domain.model import Claim, Runtime
+from runplane.domain.states import Status
+from runplane.runtime.executor import Job, Outcome, PlainLauncher
+from runplane.runtime.gateway import Gateway
+
+log = logging.getLogger("runplane.runtime")
+
+CLAIM_WAIT_SECONDS = 30.0
+LOG_FLUSH_SECONDS = 0.2
+LOG_FLUSH_BYTES = 64 * 1024
+REPORT_ATTEMPTS = 5
+
+
+def default_runtime_name(suffix: str = "embedded") -> str:
+    """`<hostname>-<suffix>`: stable across restarts of the same runtime."""
+    return f"{socket.gethostname()}-{suffix}"
+
+
+class _LogBuffer:
+    """Batches log text and ships it under the lease every LOG_FLUSH_SECONDS."""
+
+    def __init__(self, gateway: Gateway, claim: Claim) -> None:
+        self.gateway = gateway
+        self.claim = claim
+        self.parts: list[str] = []
+        self.size = 0
+        self.lost = False
+        self.lock = asyncio.Lock()
+
+    async def add(self, text: str) -> None:
+        self.parts.append(text)
+        self.size += len(text)
+        if self.size >= LOG_FLUSH_BYTES:
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self.lock:
+            if not self.parts or self.lost:
+                self.parts.clear()
+                self.size = 0
+                return
+            text, self.parts, self.size = "".join(self.parts), [], 0
+            try:
+                await self.gateway.append_log(
+                    self.claim.execution_id, self.claim.lease_token, self.claim.attempt, text
+                )
+            except errors.StaleLease:
+                self.lost = True
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(LOG_FLUSH_SECONDS)
+            await self.flush()
+
+
+class Agent:
+    """Runs up to `slots` executions at a time for the environment(s) it serves."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        *,
+        name: str,
+        environment: str | None,
+        slots: int,
+        data_dir: Path,
+        heartbeat_interval_seconds: float,
+        launcher: PlainLauncher | None = None,
+    ) -> None:
+        self.gateway = gateway
+        self.name = name
+        self.environment = environment
+        self.slots = slots
+        self.bundle_dir = data_dir / "bundles"
+        self.work_root = data_dir / "work"
+        self.heartbeat_interval = heartbeat_interval_seconds
+        self.launcher = launcher or PlainLauncher()
+        self.runtime: Runtime | None = None
+        self._free = asyncio.Semaphore(slots)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self._bundle_locks: dict[str, asyncio.Lock] = {}
+
+    async def run(self) -> None:
+        """Register, then claim and run work until `drain()` is called."""
+        self.work_root.mkdir(parents=True, exist_ok=True)
+        self.bundle_dir.mkdir(parents=True, exist_ok=True)
+        self.runtime = await self.gateway.register(self.name, self.environment, self.slots)
+        log.info("runtime %s online with %d slot(s)", self.name, self.slots)
+        while not self._stopping.is_set():
+            await self._free.acquire()
+            if self._stopping.is_set():
+                self._free.release()
+                break
+            try:
+                claim = await self._claim()
+            except Exception:
+                self._free.release()
+                if self._stopping.is_set():
+                    break
+                log.exception("claim failed; retrying")
+                await asyncio.sleep(1.0)
+                continue
+            if claim is None:
+                self._free.release()
+                continue
+            task = asyncio.create_task(self._execute(claim), name=f"execution-{claim.execution_id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _claim(self) -> Claim | None:
+        assert self.runtime is not None
+        claim_task = asyncio.create_task(self.gateway.claim(self.runtime, CLAIM_WAIT_SECONDS))
+        stop_task = asyncio.create_task(self._stopping.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {claim_task, stop_task}, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            stop_task.cancel()
+        if claim_task in done:
+            return claim_task.result()
+        # Stopping: let an in-flight claim finish so a lease it took is not stranded.
+        claim = await claim_task
+        if claim is not None:
+            return claim
+        return None
+
+    async def drain(self, timeout_seconds: float) -> None:
+        """Stop claiming; let running executions finish for up to `timeout_seconds`, then
+        kill them. Their leases expire and the server retries or fails them."""
+        self._stopping.set()
+        if self.runtime is not None:
+            with contextlib.suppress(Exception):
+                await self.gateway.touch(self.runtime, "draining")
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_seconds)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        if self.runtime is not None:
+            with contextlib.suppress(Exception):
+                await self.gateway.touch(self.runtime, "offline")
+
+    async def _bundle(self, claim: Claim) -> Path:
+        target = self.bundle_dir / claim.content_hash
+        if target.is_dir():
+            return target
+        lock = self._bundle_locks.setdefault(claim.content_hash, asyncio.Lock())
+        async with lock:
+            if not target.is_dir():
+                digest, data = await self.gateway.fetch_bundle(claim.version_id)
+                await asyncio.to_thread(bundles.extract, data, self.bundle_dir, digest)
+        return target
+
+    async def _execute(self, claim: Claim) -> None:
+        try:
+            outcome = await self._attempt(claim)
+        except asyncio.CancelledError:
+            log.warning("execution %s abandoned at shutdown", claim.execution_id)
+            raise
+        except Exception as exc:
+            log.exception("execution %s could not be run", claim.execution_id)
+            outcome = Outcome("failed", None, "LAUNCH_FAILED", f"{type(exc).__name__}: {exc}")
+        finally:
+            self._free.release()
+        if outcome is not None:
+            await self._report(claim, outcome)
+
+    async def _attempt(self, claim: Claim) -> Outcome | None:
+        """Run one attempt; None when the lease was lost (someone else decides)."""
+        spec = claim.spec
+        logs = _LogBuffer(self.gateway, claim)
+        job = Job(
+            execution_id=claim.execution_id,
+            attempt=claim.attempt,
+            bundle_dir=await self._bundle(claim),
+            entrypoint=spec["entrypoint"],
+            command=spec["command"],
+            inputs=claim.inputs,
+            secret_values=tuple(
+                str(claim.inputs[n]) for n in claim.secret_names if claim.inputs.get(n)
+            ),
+            timeout_seconds=claim.timeout_seconds,
+            work_root=self.work_root,
+        )
+        flusher = asyncio.create_task(logs.run())
+        running = await self.launcher.start(job, logs.add)
+        lost = False
+        try:
+            async with self.gateway.changes(claim.execution_id) as news:
+                waiter = asyncio.create_task(running.wait())
+                while not waiter.done():
+                    woke = asyncio.create_task(news.wait())
+                    await asyncio.wait(
+                        {waiter, woke},
+                        timeout=self.heartbeat_interval,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    woke.cancel()
+                    news.clear()
+                    if waiter.done():
+                        break
+                    try:
+                        _, cancel_requested = await self.gateway.heartbeat(
+                            claim.execution_id, claim.lease_token
+                        )
+                    except errors.StaleLease:
+                        log.warning("lease on %s lost; killing it", claim.execution_id)
+                        lost = True
+                        running.cancel()
+                        continue
+                    if cancel_requested:
+                        running.cancel()
+                outcome = await waiter
+        finally:
+            running.cancel()  # no-op once exited; kills the group on any error path
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+        await logs.flush()
+        return None if lost or logs.lost else outcome
+
+    async def _report(self, claim: Claim, outcome: Outcome) -> None:
+        for attempt in range(REPORT_ATTEMPTS):
+            try:
+                status = await self.gateway.report(
+                    claim.execution_id,
+                    claim.lease_token,
+                    Status(outcome.status),
+                    result=outcome.result,
+                    error_code=outcome.error_code,
+                    error_message=outcome.error_message,
+                )
+                log.info("execution %s → %s", claim.execution_id, status.value)
+                return
+            except errors.StaleLease:
+                log.warning("report for %s refused: lease no longer held", claim.execution_id)
+                return
+            except Exception:
+                log.exception("report for %s failed (try %d)", claim.execution_id, attempt + 1)
+                await asyncio.sleep(0.5 * 2**attempt)

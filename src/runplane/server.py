@@ -1,0 +1,68 @@
+"""`runplane serve`: uvicorn running create_app(settings), with the demo's curl line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sys
+
+import uvicorn
+
+from runplane import demo
+from runplane.api.app import create_app
+from runplane.settings import Settings
+
+log = logging.getLogger("runplane.server")
+
+
+class _Server(uvicorn.Server):
+    """Prints the demo's curl line once the socket listens, not before."""
+
+    def __init__(self, config: uvicorn.Config, settings: Settings) -> None:
+        super().__init__(config)
+        self.settings = settings
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.should_exit:
+            return
+        node = self.config.loaded_app
+        while hasattr(node, "app"):  # unwrap uvicorn's middleware to the FastAPI app
+            node = node.app
+        host = self.settings.host
+        shown = f"[{host}]" if ":" in host else host
+        base = f"http://{shown}:{self.settings.port}"
+        lines = [f"runplane is serving on {base} (API docs: {base}/api/v1/docs)"]
+        if getattr(node.state, "node", None) is not None and node.state.node.demo_ready:
+            lines.append("Start the demo process and wait for its result:")
+            lines.append(demo.curl_line(base))
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+
+
+def configure_logging(level: str) -> None:
+    """Plain, one-line log records on stderr."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def run(settings: Settings) -> None:
+    """Serve until SIGINT/SIGTERM."""
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.drain_timeout_seconds) + 5,
+    )
+    server = _Server(config, settings)
+    asyncio.run(server.serve())

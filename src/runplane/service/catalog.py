@@ -1,0 +1,154 @@
+"""Use cases for processes, versions and deployments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runplane import bundle as bundles
+from runplane.domain import errors
+from runplane.domain.model import Deployment, Environment, Process, Version
+from runplane.domain.params import check_values, split_secrets
+from runplane.manifest import MANIFEST_FILE, ProcessSpec, parse_manifest
+from runplane.service.context import Context
+from runplane.store import catalog as store
+from runplane.store.database import Tx
+
+
+async def upload_version(ctx: Context, process_name: str, data: bytes) -> tuple[Version, bool]:
+    """Store a process bundle as a version of `process_name` (same content, same version)."""
+    try:
+        text = bundles.read_manifest_text(data)
+        digest = bundles.content_hash(data)
+    except bundles.BundleError as exc:
+        raise errors.InvalidBundle(str(exc)) from exc
+    spec = parse_manifest(text)
+    if spec.name != process_name:
+        raise errors.InvalidManifest(
+            f"{MANIFEST_FILE} names process {spec.name!r}, but it was uploaded as "
+            f"{process_name!r}.",
+            problems=[
+                {
+                    "file": MANIFEST_FILE,
+                    "name": "process.name",
+                    "code": "name_mismatch",
+                    "detail": f"Expected {process_name!r}, found {spec.name!r}.",
+                }
+            ],
+        )
+    now = ctx.clock()
+
+    def op(tx: Tx) -> tuple[Version, bool]:
+        return store.create_version(
+            tx,
+            ctx.workspace_id,
+            spec.name,
+            spec.to_dict(),
+            spec.secret_defaults(),
+            digest,
+            data,
+            now,
+        )
+
+    return await ctx.db.write(op)
+
+
+async def deploy(
+    ctx: Context,
+    process_name: str,
+    environment_name: str,
+    *,
+    version: int | None,
+    input_arguments: dict[str, Any],
+    invokable: bool,
+    concurrency_limit: int | None,
+) -> tuple[Deployment, bool]:
+    """Deploy a version (default: the newest) to an environment with a run configuration."""
+    now = ctx.clock()
+
+    def op(tx: Tx) -> tuple[Deployment, bool]:
+        process = store.get_process(tx.conn, ctx.workspace_id, process_name)
+        env = store.get_environment(tx.conn, ctx.workspace_id, environment_name)
+        ver = store.get_version(tx.conn, process.id, version)
+        spec = ProcessSpec.from_dict(ver.spec, {})
+        problems = check_values(spec.parameters, input_arguments)
+        if problems:
+            raise errors.InvalidInputArguments(
+                "The run configuration's input arguments do not match the process parameters.",
+                problems=problems,
+            )
+        public, secret = split_secrets(spec.parameters, input_arguments)
+        return store.put_deployment(
+            tx, process, env, ver, public, secret, invokable, concurrency_limit, now
+        )
+
+    return await ctx.db.write(op)
+
+
+async def undeploy(ctx: Context, process_name: str, environment_name: str) -> None:
+    """Make a deployment not invokable (executions already accepted still run)."""
+
+    def op(tx: Tx) -> None:
+        process = store.get_process(tx.conn, ctx.workspace_id, process_name)
+        env = store.get_environment(tx.conn, ctx.workspace_id, environment_name)
+        store.delete_deployment(tx, process, env)
+
+    await ctx.db.write(op)
+
+
+async def list_processes(ctx: Context) -> list[tuple[Process, int | None]]:
+    """Every process with its newest version number."""
+    return await ctx.db.read(lambda c: store.list_processes(c, ctx.workspace_id))
+
+
+async def get_process(ctx: Context, name: str) -> tuple[Process, list[Version], list[Deployment]]:
+    """A process with its versions and deployments."""
+
+    def op(conn: Any) -> tuple[Process, list[Version], list[Deployment]]:
+        process = store.get_process(conn, ctx.workspace_id, name)
+        return (
+            process,
+            store.list_versions(conn, process.id),
+            store.list_deployments(conn, ctx.workspace_id, process_id=process.id),
+        )
+
+    return await ctx.db.read(op)
+
+
+async def list_versions(ctx: Context, name: str) -> list[Version]:
+    """Every version of a process, newest first."""
+
+    def op(conn: Any) -> list[Version]:
+        return store.list_versions(conn, store.get_process(conn, ctx.workspace_id, name).id)
+
+    return await ctx.db.read(op)
+
+
+async def get_version(ctx: Context, name: str, number: int) -> Version:
+    """One version of a process."""
+
+    def op(conn: Any) -> Version:
+        return store.get_version(conn, store.get_process(conn, ctx.workspace_id, name).id, number)
+
+    return await ctx.db.read(op)
+
+
+async def list_deployments(
+    ctx: Context, process_name: str | None = None, environment_name: str | None = None
+) -> list[Deployment]:
+    """Deployments, optionally of one process or environment."""
+
+    def op(conn: Any) -> list[Deployment]:
+        pid = store.get_process(conn, ctx.workspace_id, process_name).id if process_name else None
+        eid = (
+            store.get_environment(conn, ctx.workspace_id, environment_name).id
+            if environment_name
+            else None
+        )
+        return store.list_deployments(conn, ctx.workspace_id, pid, eid)
+
+    return await ctx.db.read(op)
+
+
+async def list_environments(ctx: Context) -> list[Environment]:
+    """Every environment of the workspace."""
+    return await ctx.db.read(lambda c: store.list_environments(c, ctx.workspace_id))

@@ -1,0 +1,191 @@
+"""Use cases for executions: start, track (long poll), list, cancel, logs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from runplane.domain import errors
+from runplane.domain.ids import new_id
+from runplane.domain.model import Execution, LogChunk, Page
+from runplane.domain.params import effective_inputs, fingerprint, split_secrets
+from runplane.domain.states import Status
+from runplane.manifest import ProcessSpec
+from runplane.service.context import Context
+from runplane.service.hub import wait_for
+from runplane.store import catalog as catalog_store
+from runplane.store import executions as store
+from runplane.store.database import Tx
+
+MAX_CLIENT_EXECUTION_ID_CHARS = 255
+POLL_FALLBACK_SECONDS = 1.0
+LOG_PAGE_CHUNKS = 1000
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    """A trigger: which process, with what, where, under which client id."""
+
+    process: str
+    input_arguments: dict[str, Any] = field(default_factory=dict)
+    environment: str | None = None
+    execution_id: str | None = None
+
+
+async def start(ctx: Context, req: StartRequest) -> tuple[Execution, bool]:
+    """Validate and queue an execution, once per client execution id.
+
+    Returns (execution, created). Nothing is stored when the request is
+    refused. A repeat with the same effective inputs returns the first
+    execution with created False; with different ones, ExecutionIdConflict.
+    """
+    if req.execution_id is not None and not (
+        0 < len(req.execution_id) <= MAX_CLIENT_EXECUTION_ID_CHARS
+    ):
+        raise errors.InvalidRequest(
+            "executionId must be 1 to 255 characters.",
+            problems=[
+                {
+                    "name": "executionId",
+                    "code": "invalid_length",
+                    "detail": "1 to 255 characters.",
+                }
+            ],
+        )
+    server_id = new_id()
+    now = ctx.clock()
+
+    def op(tx: Tx) -> tuple[Execution, bool]:
+        dep, spec_data, version_secrets, dep_secrets = catalog_store.trigger_target(
+            tx.conn, ctx.workspace_id, req.process, req.environment
+        )
+        spec = ProcessSpec.from_dict(spec_data, version_secrets)
+        run_config = {**dep.input_arguments, **dep_secrets}
+        inputs, problems = effective_inputs(spec.parameters, run_config, req.input_arguments)
+        if problems:
+            raise errors.InvalidInputArguments(
+                f"{len(problems)} problem(s) with the input arguments: "
+                + ", ".join(sorted({p["name"] for p in problems}))
+                + ".",
+                problems=problems,
+            )
+        public, secret = split_secrets(spec.parameters, inputs)
+        return store.create_execution(
+            tx,
+            store.NewExecution(
+                id=server_id,
+                workspace_id=ctx.workspace_id,
+                process_id=dep.process_id,
+                version_id=dep.version_id,
+                deployment_id=dep.id,
+                environment_id=dep.environment_id,
+                client_execution_id=req.execution_id or server_id,
+                max_attempts=spec.retries + 1,
+                timeout_seconds=spec.timeout_seconds,
+                inputs=public,
+                secret_inputs=secret,
+                input_fingerprint=fingerprint(dep.environment_id, inputs),
+            ),
+            now,
+        )
+
+    return await ctx.db.write(op)
+
+
+async def _wait_terminal(ctx: Context, first: Execution, wait_seconds: float) -> Execution:
+    """Hold until the execution is terminal or `wait_seconds` pass; return the newest record."""
+    execution = first
+    if execution.status.terminal or wait_seconds <= 0:
+        return execution
+    deadline = time.monotonic() + min(wait_seconds, ctx.settings.max_wait_seconds)
+    async with ctx.hub.execution_changes(execution.id) as changed:
+        while True:
+            execution = await ctx.db.read(
+                lambda c: store.get_execution(c, ctx.workspace_id, first.id)
+            )
+            remaining = deadline - time.monotonic()
+            if execution.status.terminal or remaining <= 0:
+                return execution
+            await wait_for(changed, min(remaining, POLL_FALLBACK_SECONDS))
+
+
+async def get(ctx: Context, execution_id: str, wait_seconds: float = 0) -> Execution:
+    """The execution record; with `wait_seconds`, once terminal or when the time runs out."""
+    execution = await ctx.db.read(lambda c: store.get_execution(c, ctx.workspace_id, execution_id))
+    return await _wait_terminal(ctx, execution, wait_seconds)
+
+
+async def get_by_client_id(
+    ctx: Context, process: str, client_execution_id: str, wait_seconds: float = 0
+) -> Execution:
+    """The execution of `process` with this client execution id."""
+    execution = await ctx.db.read(
+        lambda c: store.get_by_client_id(c, ctx.workspace_id, process, client_execution_id)
+    )
+    return await _wait_terminal(ctx, execution, wait_seconds)
+
+
+async def list_executions(
+    ctx: Context,
+    *,
+    process: str | None = None,
+    statuses: list[Status] | None = None,
+    environment: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """The reporting list, newest first, keyset-paginated."""
+    return await ctx.db.read(
+        lambda c: store.list_executions(
+            c,
+            ctx.workspace_id,
+            process_name=process,
+            statuses=statuses,
+            environment_name=environment,
+            since=since,
+            until=until,
+            cursor=cursor,
+            limit=limit,
+        )
+    )
+
+
+async def cancel(ctx: Context, execution_id: str) -> Execution:
+    """Cancel: a queued execution at once; a running one once its runtime killed it."""
+    now = ctx.clock()
+    return await ctx.db.write(
+        lambda tx: store.request_cancel(tx, ctx.workspace_id, execution_id, now)
+    )
+
+
+async def logs(ctx: Context, execution_id: str, after_id: int = 0) -> list[LogChunk]:
+    """The log chunks of an execution (every attempt), in order."""
+
+    def op(conn: Any) -> list[LogChunk]:
+        store.get_execution(conn, ctx.workspace_id, execution_id)
+        return store.read_logs(conn, execution_id, after_id, LOG_PAGE_CHUNKS)
+
+    return await ctx.db.read(op)
+
+
+async def follow_logs(ctx: Context, execution_id: str) -> AsyncIterator[LogChunk]:
+    """Every log chunk, then new ones as they come, until the execution is terminal."""
+    after = 0
+    async with ctx.hub.log_changes(execution_id) as changed:
+        while True:
+            execution = await get(ctx, execution_id)
+            while True:
+                chunks = await logs(ctx, execution_id, after)
+                for chunk in chunks:
+                    yield chunk
+                    after = chunk.id
+                if len(chunks) < LOG_PAGE_CHUNKS:
+                    break
+            if execution.status.terminal:
+                return
+            await wait_for(changed, POLL_FALLBACK_SECONDS)

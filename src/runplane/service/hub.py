@@ -1,0 +1,90 @@
+"""In-process wake-ups: long polls, log followers and idle runtimes wait here.
+
+The database gateway calls `publish` on the event loop after each commit.
+A lost or missed wake-up only delays: every waiter re-reads the database and
+waits with a timeout. (Across replicas, PostgreSQL LISTEN/NOTIFY will feed
+the same hub.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncIterator
+
+from runplane.domain.events import DomainEvent, ExecutionChanged, LogAppended, WorkAvailable
+
+
+class Hub:
+    """Fan-out of committed events to whoever waits for them."""
+
+    def __init__(self) -> None:
+        self._execution_waiters: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
+        self._log_waiters: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
+        self._work_waiters: set[asyncio.Event] = set()
+
+    def publish(self, events: list[DomainEvent]) -> None:
+        """Wake everyone waiting for one of `events`."""
+        for ev in events:
+            if isinstance(ev, ExecutionChanged):
+                for w in self._execution_waiters.get(ev.execution_id, ()):
+                    w.set()
+                for w in self._log_waiters.get(ev.execution_id, ()):
+                    w.set()  # a log follower ends when the execution does
+            elif isinstance(ev, LogAppended):
+                for w in self._log_waiters.get(ev.execution_id, ()):
+                    w.set()
+            elif isinstance(ev, WorkAvailable):
+                for w in self._work_waiters:
+                    w.set()
+
+    @contextlib.asynccontextmanager
+    async def execution_changes(self, execution_id: str) -> AsyncIterator[asyncio.Event]:
+        """An event set whenever the execution changes, while the context is open."""
+        async with self._subscribe(self._execution_waiters, execution_id) as ev:
+            yield ev
+
+    @contextlib.asynccontextmanager
+    async def log_changes(self, execution_id: str) -> AsyncIterator[asyncio.Event]:
+        """An event set whenever the execution logs or changes, while the context is open."""
+        async with self._subscribe(self._log_waiters, execution_id) as ev:
+            yield ev
+
+    @contextlib.asynccontextmanager
+    async def work(self) -> AsyncIterator[asyncio.Event]:
+        """An event set whenever work may have become claimable."""
+        ev = asyncio.Event()
+        self._work_waiters.add(ev)
+        try:
+            yield ev
+        finally:
+            self._work_waiters.discard(ev)
+
+    @staticmethod
+    @contextlib.asynccontextmanager
+    async def _subscribe(
+        table: defaultdict[str, set[asyncio.Event]], key: str
+    ) -> AsyncIterator[asyncio.Event]:
+        ev = asyncio.Event()
+        table[key].add(ev)
+        try:
+            yield ev
+        finally:
+            waiters = table.get(key)
+            if waiters is not None:
+                waiters.discard(ev)
+                if not waiters:
+                    del table[key]
+
+
+async def wait_for(ev: asyncio.Event, seconds: float) -> bool:
+    """Wait until `ev` is set or `seconds` pass; clear it; True if it was set."""
+    if seconds <= 0:
+        return ev.is_set()
+    try:
+        await asyncio.wait_for(ev.wait(), seconds)
+    except TimeoutError:
+        return False
+    ev.clear()
+    return True

@@ -1,0 +1,48 @@
+"""Settings: one pydantic-settings class, read once at start (env prefix RUNPLANE_)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MAX_JSON_BODY_BYTES = 1024 * 1024
+MAX_BUNDLE_UPLOAD_BYTES = 64 * 1024 * 1024
+
+
+def default_data_dir() -> Path:
+    """$XDG_DATA_HOME/runplane, or ~/.local/share/runplane."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "runplane"
+
+
+class Settings(BaseSettings):
+    """Everything the server reads from its environment and command line."""
+
+    model_config = SettingsConfigDict(env_prefix="RUNPLANE_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    slots: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0)
+    demo: bool = True
+    lease_ttl_seconds: float = Field(default=30.0, gt=0, le=30.0 * 60)
+    sweep_interval_seconds: float = Field(default=5.0, gt=0)
+    drain_timeout_seconds: float = Field(default=10.0, ge=0)
+    max_wait_seconds: float = Field(default=60.0, gt=0)
+    log_level: str = "info"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL: the configured one, or a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'runplane.db'}"
+
+    @property
+    def heartbeat_interval_seconds(self) -> float:
+        """How often a runtime renews its leases: a third of the TTL."""
+        return self.lease_ttl_seconds / 3

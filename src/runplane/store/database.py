@@ -1,0 +1,252 @@
+"""The database gateway: engines, migrations, and the group-committing writer.
+
+Reads run on a small thread pool, each in its own short transaction.
+Writes go to ONE writer thread, which takes every write waiting at that moment
+and runs them in one transaction, each inside its own savepoint, then commits
+once: many triggers, one fsync (group commit). A write's awaitable resolves
+only after that commit, so an HTTP 2xx always follows a durable commit. A
+write that raises rolls back its own savepoint and nothing else.
+
+Events a write emits (`Tx.emit`) are delivered to `on_events` on the event
+loop after the commit, never for a rolled-back write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+from sqlalchemy import Connection, Engine, create_engine, event, pool
+from sqlalchemy.engine import make_url
+
+from runplane.domain.events import DomainEvent
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+READ_THREADS = 4
+MAX_BATCH_WRITES = 256
+_STOP = object()
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def normalize_url(url: str) -> str:
+    """Accept `postgresql://` and `postgres://` as psycopg 3 URLs."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def create_sqlalchemy_engine(url: str, *, writer: bool = True, **kwargs: Any) -> Engine:
+    """An engine configured for runplane: WAL + synchronous=FULL on SQLite."""
+    url = normalize_url(url)
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite":
+        return create_engine(
+            url, json_serializer=_json_dumps, pool_pre_ping=True, pool_size=8, **kwargs
+        )
+    if u.database and u.database != ":memory:":
+        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        json_serializer=_json_dumps,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        poolclass=pool.QueuePool,
+        pool_size=1 if writer else READ_THREADS,
+        max_overflow=0 if writer else 4,
+        **kwargs,
+    )
+    begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, control transactions (savepoints need it).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(begin)
+
+    return engine
+
+
+@dataclass
+class Tx:
+    """A write's view of the shared transaction: its connection and its events."""
+
+    conn: Connection
+    events: list[DomainEvent] = field(default_factory=list)
+
+    def emit(self, ev: DomainEvent) -> None:
+        """Deliver `ev` after the transaction commits."""
+        self.events.append(ev)
+
+
+@dataclass
+class _Write:
+    fn: Callable[[Tx], Any]
+    future: asyncio.Future[Any]
+    result: Any = None
+    error: BaseException | None = None
+    events: list[DomainEvent] = field(default_factory=list)
+
+
+class Database:
+    """Runs store operations off the event loop: pooled reads, group-committed writes."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalize_url(url)
+        self.dialect = make_url(self.url).get_backend_name()
+        self.engine = create_sqlalchemy_engine(self.url, writer=True)
+        self.read_engine = (
+            create_sqlalchemy_engine(self.url, writer=False)
+            if self.dialect == "sqlite"
+            else self.engine
+        )
+        self.on_events: Callable[[list[DomainEvent]], None] = lambda events: None
+        self._reads = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="runplane-read")
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.batches = 0
+        self.writes = 0
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (safe to call at every start)."""
+        from runplane.store.migrate import upgrade
+
+        upgrade(self.engine)
+
+    def start(self) -> None:
+        """Start the writer thread; call from the event loop that will await writes."""
+        self._loop = asyncio.get_running_loop()
+        self._writer = threading.Thread(
+            target=self._write_loop, name="runplane-writer", daemon=True
+        )
+        self._writer.start()
+
+    async def close(self) -> None:
+        """Finish queued writes, stop the threads, dispose the engines."""
+        if self._writer is not None:
+            self._queue.put(_STOP)
+            await asyncio.to_thread(self._writer.join)
+            self._writer = None
+        self._reads.shutdown(wait=True)
+        self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn(conn)` in one read transaction on a reader thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reads, self._run_read, fn)
+
+    def _run_read(self, fn: Callable[[Connection], T]) -> T:
+        with self.read_engine.connect() as conn:
+            try:
+                return fn(conn)
+            finally:
+                conn.rollback()
+
+    async def write(self, fn: Callable[[Tx], T]) -> T:
+        """Run `fn(tx)` in the next group commit; resolves after the commit."""
+        if self._loop is None:
+            raise RuntimeError("Database.start() was not called")
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._queue.put(_Write(fn, future))
+        return await future
+
+    def _write_loop(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            if item is _STOP:
+                break
+            batch: list[_Write] = [item]
+            while len(batch) < MAX_BATCH_WRITES:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._run_batch(batch)
+
+    def _run_batch(self, batch: list[_Write]) -> None:
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                if len(batch) == 1:
+                    self._run_one(conn, batch[0], savepoint=False)
+                else:
+                    for w in batch:
+                        self._run_one(conn, w, savepoint=True)
+        except Exception as exc:  # the commit (or a lone write) failed: nothing was stored
+            for w in batch:
+                if w.error is None:
+                    w.error = exc
+                w.events = []
+        self.batches += 1
+        self.writes += len(batch)
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(self._deliver, batch)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            log.debug("event loop closed; %d write results dropped", len(batch))
+
+    @staticmethod
+    def _run_one(conn: Connection, w: _Write, *, savepoint: bool) -> None:
+        tx = Tx(conn)
+        if not savepoint:
+            try:
+                w.result = w.fn(tx)
+            except Exception as exc:
+                w.error = exc
+                raise
+            w.events = tx.events
+            return
+        sp = conn.begin_nested()
+        try:
+            w.result = w.fn(tx)
+        except Exception as exc:
+            sp.rollback()
+            w.error = exc
+            return
+        sp.commit()
+        w.events = tx.events
+
+    def _deliver(self, batch: list[_Write]) -> None:
+        events = [ev for w in batch for ev in w.events]
+        if events:
+            try:
+                self.on_events(events)
+            except Exception:
+                log.exception("event delivery failed")
+        for w in batch:
+            if w.future.done():
+                continue
+            if w.error is not None:
+                w.future.set_exception(w.error)
+            else:
+                w.future.set_result(w.result)

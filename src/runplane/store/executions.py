@@ -1,0 +1,525 @@
+"""Named store operations for executions, leases and logs.
+
+`_transition` is the only code that writes `executions.status`; it asks
+`domain.states` for the next status and updates with the expected previous
+status (and lease token) in the WHERE clause, so a race is an error, never a
+silent overwrite.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from runplane.domain import errors, states
+from runplane.domain.events import ExecutionChanged, LogAppended, WorkAvailable
+from runplane.domain.model import Claim, Execution, LogChunk, Page
+from runplane.domain.states import Event, Status
+from runplane.store.database import Tx
+from runplane.store.schema import (
+    deployments,
+    environments,
+    execution_logs,
+    executions,
+    process_versions,
+    processes,
+    runtimes,
+)
+
+CLAIM_CANDIDATES = 32
+MAX_LIST_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class NewExecution:
+    """A validated trigger, ready to be stored."""
+
+    id: str
+    workspace_id: str
+    process_id: str
+    version_id: str
+    deployment_id: str
+    environment_id: str
+    client_execution_id: str
+    max_attempts: int
+    timeout_seconds: float
+    inputs: dict[str, Any]
+    secret_inputs: dict[str, Any]
+    input_fingerprint: str
+
+
+_SELECT = (
+    select(
+        executions,
+        processes.c.name.label("process_name"),
+        process_versions.c.number.label("version_number"),
+        environments.c.name.label("environment_name"),
+        runtimes.c.name.label("runtime_name"),
+    )
+    .join(processes, processes.c.id == executions.c.process_id)
+    .join(process_versions, process_versions.c.id == executions.c.version_id)
+    .join(environments, environments.c.id == executions.c.environment_id)
+    .outerjoin(runtimes, runtimes.c.id == executions.c.runtime_id)
+)
+
+
+def _execution(row: Row[Any]) -> Execution:
+    return Execution(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        process_id=row.process_id,
+        process_name=row.process_name,
+        version_id=row.version_id,
+        version_number=row.version_number,
+        deployment_id=row.deployment_id,
+        environment_id=row.environment_id,
+        environment_name=row.environment_name,
+        client_execution_id=row.client_execution_id,
+        status=Status(row.status),
+        attempt=row.attempt,
+        max_attempts=row.max_attempts,
+        timeout_seconds=row.timeout_seconds,
+        inputs=row.inputs,
+        result=row.result,
+        error_code=row.error_code,
+        error_message=row.error_message,
+        runtime_id=row.runtime_id,
+        runtime_name=row.runtime_name,
+        cancel_requested=row.cancel_requested,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        updated_at=row.updated_at,
+        input_fingerprint=row.input_fingerprint,
+    )
+
+
+def _insert_ignoring_conflict(conn: Connection, values: dict[str, Any]) -> bool:
+    """INSERT … ON CONFLICT (process_id, client_execution_id) DO NOTHING; True if inserted."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = (
+        dialect.insert(executions)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["process_id", "client_execution_id"])
+        .returning(executions.c.id)
+    )
+    return conn.execute(stmt).first() is not None
+
+
+def create_execution(tx: Tx, new: NewExecution, now: datetime) -> tuple[Execution, bool]:
+    """Store a queued execution, once per client execution id.
+
+    Returns (execution, created). The same client id with the same fingerprint
+    is a repeat (created False); with another fingerprint, ExecutionIdConflict.
+    """
+    inserted = _insert_ignoring_conflict(
+        tx.conn,
+        {
+            "id": new.id,
+            "workspace_id": new.workspace_id,
+            "process_id": new.process_id,
+            "version_id": new.version_id,
+            "deployment_id": new.deployment_id,
+            "environment_id": new.environment_id,
+            "client_execution_id": new.client_execution_id,
+            "status": Status.QUEUED.value,
+            "attempt": 1,
+            "max_attempts": new.max_attempts,
+            "timeout_seconds": new.timeout_seconds,
+            "inputs": new.inputs,
+            "secret_inputs": new.secret_inputs,
+            "input_fingerprint": new.input_fingerprint,
+            "lease_token": 0,
+            "cancel_requested": False,
+            "run_after": now,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    if inserted:
+        tx.emit(WorkAvailable(new.environment_id))
+        tx.emit(ExecutionChanged(new.id, Status.QUEUED.value))
+        return (
+            _execution(tx.conn.execute(_SELECT.where(executions.c.id == new.id)).one()),
+            True,
+        )
+    row = tx.conn.execute(
+        _SELECT.where(
+            executions.c.process_id == new.process_id,
+            executions.c.client_execution_id == new.client_execution_id,
+        )
+    ).one()
+    if row.input_fingerprint != new.input_fingerprint:
+        raise errors.ExecutionIdConflict(
+            f"executionId {new.client_execution_id!r} was already used with different "
+            "input arguments or environment.",
+            executionId=new.client_execution_id,
+            id=row.id,
+        )
+    return _execution(row), False
+
+
+def get_execution(conn: Connection, ws_id: str, execution_id: str) -> Execution:
+    """The execution with this server id in the workspace."""
+    row = conn.execute(
+        _SELECT.where(executions.c.id == execution_id, executions.c.workspace_id == ws_id)
+    ).first()
+    if row is None:
+        raise errors.ExecutionNotFound(f"No execution {execution_id!r}.")
+    return _execution(row)
+
+
+def get_by_client_id(
+    conn: Connection, ws_id: str, process_name: str, client_execution_id: str
+) -> Execution:
+    """The execution of a process with this client execution id."""
+    row = conn.execute(
+        _SELECT.where(
+            processes.c.workspace_id == ws_id,
+            processes.c.name == process_name,
+            executions.c.client_execution_id == client_execution_id,
+        )
+    ).first()
+    if row is None:
+        raise errors.ExecutionNotFound(
+            f"No execution {client_execution_id!r} of process {process_name!r}."
+        )
+    return _execution(row)
+
+
+def encode_cursor(execution_id: str) -> str:
+    """A URL-safe cursor that resumes a listing after `execution_id`."""
+    return base64.urlsafe_b64encode(orjson.dumps({"after": execution_id})).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """The execution id a cursor resumes after; InvalidRequest when it is not ours."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        after = orjson.loads(raw)["after"]
+        if not isinstance(after, str):
+            raise TypeError
+        return after
+    except (ValueError, TypeError, KeyError) as exc:
+        raise errors.InvalidRequest(
+            "The cursor is not valid.",
+            problems=[{"name": "cursor", "code": "invalid_cursor", "detail": "Not a cursor."}],
+        ) from exc
+
+
+def list_executions(
+    conn: Connection,
+    ws_id: str,
+    *,
+    process_name: str | None = None,
+    statuses: list[Status] | None = None,
+    environment_name: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """Executions, newest first, keyset-paginated on the time-ordered id."""
+    limit = max(1, min(limit, MAX_LIST_LIMIT))
+    q = _SELECT.where(executions.c.workspace_id == ws_id)
+    if process_name is not None:
+        q = q.where(processes.c.name == process_name)
+    if statuses:
+        q = q.where(executions.c.status.in_([s.value for s in statuses]))
+    if environment_name is not None:
+        q = q.where(environments.c.name == environment_name)
+    if since is not None:
+        q = q.where(executions.c.created_at >= since)
+    if until is not None:
+        q = q.where(executions.c.created_at < until)
+    if cursor is not None:
+        q = q.where(executions.c.id < decode_cursor(cursor))
+    rows = conn.execute(q.order_by(executions.c.id.desc()).limit(limit + 1)).all()
+    items = [_execution(r) for r in rows[:limit]]
+    next_cursor = encode_cursor(items[-1].id) if len(rows) > limit else None
+    return Page(items=items, next_cursor=next_cursor)
+
+
+def _transition(
+    tx: Tx,
+    row: Any,
+    event: Event,
+    now: datetime,
+    *,
+    lease_token: int | None = None,
+    values: dict[str, Any] | None = None,
+) -> Status:
+    """Apply `event` to the execution in `row`: THE status write."""
+    current = Status(row.status)
+    target = states.next_status(
+        current,
+        event,
+        attempt=row.attempt,
+        max_attempts=row.max_attempts,
+        cancel_requested=row.cancel_requested,
+    )
+    new: dict[str, Any] = {"status": target.value, "updated_at": now, **(values or {})}
+    if current is Status.RUNNING and target is Status.QUEUED:  # a retry
+        backoff = states.retry_backoff_seconds(row.attempt)
+        new.update(
+            attempt=row.attempt + 1,
+            run_after=now + timedelta(seconds=backoff),
+            runtime_id=None,
+            lease_expires_at=None,
+            result=None,
+        )
+    if target.terminal:
+        new.update(finished_at=now, lease_expires_at=None)
+        if target is Status.CANCELLED:
+            new.update(error_code="CANCELLED", error_message="The execution was cancelled.")
+        if event is Event.LOSE and target is Status.FAILED:
+            new.update(
+                error_code=states.RUNTIME_LOST,
+                error_message="The runtime running this execution stopped answering.",
+            )
+    stmt = update(executions).where(executions.c.id == row.id, executions.c.status == current.value)
+    if lease_token is not None:
+        stmt = stmt.where(executions.c.lease_token == lease_token)
+    if tx.conn.execute(stmt.values(**new)).rowcount != 1:
+        raise errors.StaleLease("The execution changed meanwhile; this update was refused.")
+    tx.emit(ExecutionChanged(row.id, target.value))
+    if target is Status.QUEUED:
+        tx.emit(WorkAvailable(row.environment_id))
+    return target
+
+
+def claim_next(
+    tx: Tx,
+    runtime_id: str,
+    environment_ids: list[str] | None,
+    now: datetime,
+    lease_ttl_seconds: float,
+) -> Claim | None:
+    """Lease the oldest claimable execution to a runtime, or None when there is none.
+
+    Claimable: queued, due (`run_after` passed), in one of the runtime's
+    environments, and its deployment below its concurrency limit. Each claim
+    increments the execution's fencing token.
+    """
+    conn = tx.conn
+    pg = conn.dialect.name == "postgresql"
+    q = (
+        select(
+            executions.c.id,
+            executions.c.status,
+            executions.c.attempt,
+            executions.c.max_attempts,
+            executions.c.cancel_requested,
+            executions.c.environment_id,
+            executions.c.deployment_id,
+            executions.c.lease_token,
+            deployments.c.concurrency_limit,
+        )
+        .join(deployments, deployments.c.id == executions.c.deployment_id)
+        .where(executions.c.status == Status.QUEUED.value, executions.c.run_after <= now)
+        .order_by(executions.c.id)
+        .limit(CLAIM_CANDIDATES)
+    )
+    if environment_ids is not None:
+        q = q.where(executions.c.environment_id.in_(environment_ids))
+    if pg:
+        q = q.with_for_update(skip_locked=True, of=executions)
+    full: set[str] = set()
+    for cand in conn.execute(q).all():
+        if cand.deployment_id in full:
+            continue
+        if cand.concurrency_limit is not None:
+            lock = select(deployments.c.id).where(deployments.c.id == cand.deployment_id)
+            if pg:  # serialise claims of one deployment across replicas
+                conn.execute(lock.with_for_update())
+            running = conn.scalar(
+                select(func.count()).where(
+                    executions.c.deployment_id == cand.deployment_id,
+                    executions.c.status == Status.RUNNING.value,
+                )
+            )
+            if (running or 0) >= cand.concurrency_limit:
+                full.add(cand.deployment_id)
+                continue
+        expires = now + timedelta(seconds=lease_ttl_seconds)
+        token = cand.lease_token + 1
+        _transition(
+            tx,
+            cand,
+            Event.CLAIM,
+            now,
+            values={
+                "runtime_id": runtime_id,
+                "lease_token": token,
+                "lease_expires_at": expires,
+                "started_at": now,
+                "finished_at": None,
+                "error_code": None,
+                "error_message": None,
+            },
+        )
+        row = conn.execute(
+            select(
+                executions.c.inputs,
+                executions.c.secret_inputs,
+                executions.c.timeout_seconds,
+                executions.c.version_id,
+                process_versions.c.content_hash,
+                process_versions.c.spec,
+            )
+            .join(process_versions, process_versions.c.id == executions.c.version_id)
+            .where(executions.c.id == cand.id)
+        ).one()
+        return Claim(
+            execution_id=cand.id,
+            attempt=cand.attempt,
+            lease_token=token,
+            lease_expires_at=expires,
+            version_id=row.version_id,
+            content_hash=row.content_hash,
+            spec=row.spec,
+            inputs={**row.inputs, **row.secret_inputs},
+            secret_names=tuple(sorted(row.secret_inputs)),
+            timeout_seconds=row.timeout_seconds,
+        )
+    return None
+
+
+def _leased_row(conn: Connection, execution_id: str, lease_token: int) -> Row[Any]:
+    row = conn.execute(select(executions).where(executions.c.id == execution_id)).first()
+    if row is None:
+        raise errors.ExecutionNotFound(f"No execution {execution_id!r}.")
+    if row.status != Status.RUNNING.value or row.lease_token != lease_token:
+        raise errors.StaleLease(
+            "This lease is no longer valid: the execution was reclaimed or has finished.",
+            id=execution_id,
+        )
+    return row
+
+
+def renew_lease(
+    tx: Tx, execution_id: str, lease_token: int, now: datetime, lease_ttl_seconds: float
+) -> tuple[datetime, bool]:
+    """Extend a held lease (a heartbeat). Returns (new expiry, cancel requested)."""
+    row = _leased_row(tx.conn, execution_id, lease_token)
+    expires = now + timedelta(seconds=lease_ttl_seconds)
+    tx.conn.execute(
+        update(executions)
+        .where(executions.c.id == execution_id, executions.c.lease_token == lease_token)
+        .values(lease_expires_at=expires)
+    )
+    return expires, bool(row.cancel_requested)
+
+
+def append_log(
+    tx: Tx, execution_id: str, lease_token: int, attempt: int, text: str, now: datetime
+) -> None:
+    """Append a log chunk from the runtime holding the lease."""
+    _leased_row(tx.conn, execution_id, lease_token)
+    tx.conn.execute(
+        execution_logs.insert().values(
+            execution_id=execution_id, attempt=attempt, created_at=now, text=text
+        )
+    )
+    tx.emit(LogAppended(execution_id))
+
+
+_OUTCOME_EVENTS = {
+    Status.SUCCEEDED: Event.SUCCEED,
+    Status.FAILED: Event.FAIL,
+    Status.TIMED_OUT: Event.TIME_OUT,
+    Status.CANCELLED: Event.CANCEL,
+}
+
+
+def finish(
+    tx: Tx,
+    execution_id: str,
+    lease_token: int,
+    outcome: Status,
+    now: datetime,
+    *,
+    result: dict[str, Any] | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> Status:
+    """Report how an attempt ended; returns the execution's new status (queued on retry)."""
+    event = _OUTCOME_EVENTS.get(outcome)
+    if event is None:
+        raise errors.InvalidRequest(f"{outcome.value!r} is not an outcome of an attempt.")
+    row = _leased_row(tx.conn, execution_id, lease_token)
+    return _transition(
+        tx,
+        row,
+        event,
+        now,
+        lease_token=lease_token,
+        values={
+            "result": result if outcome is Status.SUCCEEDED else None,
+            "error_code": error_code,
+            "error_message": error_message,
+        },
+    )
+
+
+def request_cancel(tx: Tx, ws_id: str, execution_id: str, now: datetime) -> Execution:
+    """Cancel a queued execution now; ask the runtime of a running one to kill it."""
+    conn = tx.conn
+    row = conn.execute(
+        select(executions).where(
+            executions.c.id == execution_id, executions.c.workspace_id == ws_id
+        )
+    ).first()
+    if row is None:
+        raise errors.ExecutionNotFound(f"No execution {execution_id!r}.")
+    status = Status(row.status)
+    if status.terminal:
+        raise errors.ExecutionFinished(
+            f"The execution already ended with status {status.value!r}.", status=status.value
+        )
+    if status is Status.QUEUED:
+        _transition(tx, row, Event.CANCEL, now)
+    else:
+        conn.execute(
+            update(executions)
+            .where(executions.c.id == execution_id, executions.c.status == Status.RUNNING.value)
+            .values(cancel_requested=True, updated_at=now)
+        )
+        tx.emit(ExecutionChanged(execution_id, status.value))
+    return get_execution(conn, ws_id, execution_id)
+
+
+def reclaim_expired(tx: Tx, now: datetime, limit: int = 100) -> list[tuple[str, Status]]:
+    """End expired leases: retry, cancel (if asked) or fail with RUNTIME_LOST."""
+    rows = tx.conn.execute(
+        select(executions)
+        .where(
+            executions.c.status == Status.RUNNING.value,
+            executions.c.lease_expires_at < now,
+        )
+        .order_by(executions.c.lease_expires_at)
+        .limit(limit)
+    ).all()
+    out = []
+    for row in rows:
+        out.append((row.id, _transition(tx, row, Event.LOSE, now, lease_token=row.lease_token)))
+    return out
+
+
+def read_logs(
+    conn: Connection, execution_id: str, after_id: int = 0, limit: int = 1000
+) -> list[LogChunk]:
+    """Log chunks of an execution after chunk `after_id`, in order."""
+    rows = conn.execute(
+        select(execution_logs)
+        .where(execution_logs.c.execution_id == execution_id, execution_logs.c.id > after_id)
+        .order_by(execution_logs.c.id)
+        .limit(limit)
+    )
+    return [LogChunk(r.id, r.attempt, r.created_at, r.text) for r in rows]

@@ -1,0 +1,77 @@
+"""Named store operations for runtime registrations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, select, update
+
+from runplane.domain.ids import new_id
+from runplane.domain.model import Runtime
+from runplane.store.database import Tx
+from runplane.store.schema import runtimes
+
+
+def _runtime(row: Row[Any]) -> Runtime:
+    return Runtime(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        name=row.name,
+        environment_id=row.environment_id,
+        slots=row.slots,
+        labels=row.labels,
+        version=row.version,
+        state=row.state,
+        started_at=row.started_at,
+        last_heartbeat_at=row.last_heartbeat_at,
+    )
+
+
+def register_runtime(
+    tx: Tx,
+    ws_id: str,
+    name: str,
+    environment_id: str | None,
+    slots: int,
+    labels: dict[str, str],
+    version: str,
+    now: datetime,
+) -> Runtime:
+    """Register a runtime; one restarted under the same name takes over its registration."""
+    values = {
+        "environment_id": environment_id,
+        "slots": slots,
+        "labels": labels,
+        "version": version,
+        "state": "online",
+        "started_at": now,
+        "last_heartbeat_at": now,
+    }
+    existing = tx.conn.scalar(
+        select(runtimes.c.id).where(runtimes.c.workspace_id == ws_id, runtimes.c.name == name)
+    )
+    if existing is None:
+        rt_id = new_id()
+        tx.conn.execute(runtimes.insert().values(id=rt_id, workspace_id=ws_id, name=name, **values))
+    else:
+        rt_id = existing
+        tx.conn.execute(update(runtimes).where(runtimes.c.id == rt_id).values(**values))
+    return _runtime(tx.conn.execute(select(runtimes).where(runtimes.c.id == rt_id)).one())
+
+
+def touch_runtime(tx: Tx, runtime_id: str, now: datetime, state: str = "online") -> None:
+    """Record a runtime heartbeat (or its state change, e.g. draining/offline)."""
+    tx.conn.execute(
+        update(runtimes)
+        .where(runtimes.c.id == runtime_id)
+        .values(last_heartbeat_at=now, state=state)
+    )
+
+
+def list_runtimes(conn: Connection, ws_id: str) -> list[Runtime]:
+    """Every runtime registered in the workspace, by name."""
+    rows = conn.execute(
+        select(runtimes).where(runtimes.c.workspace_id == ws_id).order_by(runtimes.c.name)
+    )
+    return [_runtime(r) for r in rows]

@@ -1,0 +1,189 @@
+"""SQLAlchemy Core tables, shared by SQLite and PostgreSQL.
+
+Timestamps are stored in UTC; `UTCDateTime` gives back aware datetimes on
+both backends. Status columns are only ever written by `store/executions.py`,
+which asks `domain/states.py` for the next status.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite keeps naive UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+ID = String(36)
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+environments = Table(
+    "environments",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("workspace_id", ID, ForeignKey("workspaces.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("workspace_id", "name"),
+)
+
+processes = Table(
+    "processes",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("workspace_id", ID, ForeignKey("workspaces.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("workspace_id", "name"),
+)
+
+process_versions = Table(
+    "process_versions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("process_id", ID, ForeignKey("processes.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("secret_defaults", JSON, nullable=False),
+    Column("bundle", LargeBinary, nullable=False),
+    Column("bundle_bytes", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("process_id", "number"),
+    UniqueConstraint("process_id", "content_hash"),
+)
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("process_id", ID, ForeignKey("processes.id"), nullable=False),
+    Column("environment_id", ID, ForeignKey("environments.id"), nullable=False),
+    Column("version_id", ID, ForeignKey("process_versions.id"), nullable=False),
+    Column("input_arguments", JSON, nullable=False),
+    Column("secret_arguments", JSON, nullable=False),
+    Column("invokable", Boolean, nullable=False),
+    Column("concurrency_limit", Integer, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("process_id", "environment_id"),
+)
+
+runtimes = Table(
+    "runtimes",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("workspace_id", ID, ForeignKey("workspaces.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("environment_id", ID, ForeignKey("environments.id"), nullable=True),
+    Column("slots", Integer, nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("version", String(50), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("last_heartbeat_at", UTCDateTime, nullable=False),
+    UniqueConstraint("workspace_id", "name"),
+)
+
+executions = Table(
+    "executions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("workspace_id", ID, ForeignKey("workspaces.id"), nullable=False),
+    Column("process_id", ID, ForeignKey("processes.id"), nullable=False),
+    Column("version_id", ID, ForeignKey("process_versions.id"), nullable=False),
+    Column("deployment_id", ID, ForeignKey("deployments.id"), nullable=False),
+    Column("environment_id", ID, ForeignKey("environments.id"), nullable=False),
+    Column("client_execution_id", String(255), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("timeout_seconds", Float, nullable=False),
+    Column("inputs", JSON, nullable=False),  # effective inputs, secrets masked
+    Column("secret_inputs", JSON, nullable=False),  # secret parameters only
+    Column("input_fingerprint", String(64), nullable=False),
+    Column("result", JSON, nullable=True),
+    Column("error_code", String(100), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("runtime_id", ID, nullable=True),
+    Column("lease_token", Integer, nullable=False),
+    Column("lease_expires_at", UTCDateTime, nullable=True),
+    Column("cancel_requested", Boolean, nullable=False),
+    Column("run_after", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("process_id", "client_execution_id"),
+    Index("ix_executions_claim", "status", "environment_id", "run_after"),
+    Index("ix_executions_workspace_id_id", "workspace_id", "id"),
+    Index("ix_executions_process_id_id", "process_id", "id"),
+    Index("ix_executions_lease", "status", "lease_expires_at"),
+)
+
+execution_logs = Table(
+    "execution_logs",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("execution_id", ID, ForeignKey("executions.id"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("text", Text, nullable=False),
+    Index("ix_execution_logs_execution_id_id", "execution_id", "id"),
+)

@@ -1,0 +1,83 @@
+"""Shared fixtures: real databases (SQLite file, PostgreSQL schema) and real servers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from runplane.store.database import create_sqlalchemy_engine
+from runplane.store.migrate import upgrade
+from tests.support import ServerFactory, postgres_available, postgres_url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each store test runs on SQLite and on PostgreSQL."""
+    if request.param == "postgres":
+        reason = postgres_available()
+        if reason:
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
+            pytest.skip(f"PostgreSQL not reachable: {reason}")
+    return str(request.param)
+
+
+@contextlib.contextmanager
+def isolated_engine(backend: str, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated database of its own: a SQLite file, or a fresh PostgreSQL schema."""
+    if backend == "sqlite":
+        engine = create_sqlalchemy_engine(f"sqlite:///{tmp_path / 'store.db'}")
+        upgrade(engine)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_url().replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = create_sqlalchemy_engine(
+        postgres_url(), connect_args={"options": f"-csearch_path={schema}"}
+    )
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(backend: str, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated, isolated database on the parametrized backend."""
+    with isolated_engine(backend, tmp_path) as eng:
+        yield eng
+
+
+@pytest.fixture
+def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
+    """A factory of real `runplane serve` processes on free loopback ports; stops them all."""
+    factory = ServerFactory(tmp_path_factory)
+    try:
+        yield factory
+    finally:
+        factory.stop_all()
+
+
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., object]]:
+    """One server shared by a module's tests (started on first use)."""
+    factory = ServerFactory(tmp_path_factory)
+    try:
+        yield factory.start
+    finally:
+        factory.stop_all()

@@ -1,0 +1,220 @@
+"""Test support: real servers on free loopback ports, process folders, deploy helpers."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from runplane.bundle import pack_folder
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+SERVER_START_SECONDS = 40.0
+
+
+def postgres_url() -> str:
+    """The PostgreSQL used by tests (RUNPLANE_TEST_POSTGRES_URL, default the local `test`)."""
+    return os.environ.get("RUNPLANE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+
+
+@functools.cache
+def postgres_available() -> str | None:
+    """None when PostgreSQL answers; else why not."""
+    import psycopg
+
+    try:
+        with psycopg.connect(postgres_url(), connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:
+        return f"{postgres_url()}: {exc}".strip()
+    return None
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:
+    """Poll `predicate` until it returns something truthy, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while a process with this pid exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    return True
+
+
+class Server:
+    """A real `runplane serve` process that can be stopped, SIGKILLed and restarted."""
+
+    def __init__(self, data_dir: Path, args: list[str], env: dict[str, str]) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.args = args
+        self.env = env
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / "server.log"
+
+    def start(self) -> Server:
+        cmd = [
+            sys.executable,
+            "-m",
+            "runplane.cli.main",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            *self.args,
+        ]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited {self.proc.returncode}: {self.log()[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.base + "/api/v1/health", timeout=1).status_code == 200:
+                    return self
+            time.sleep(0.05)
+        raise AssertionError(f"server did not answer in time: {self.log()[-2000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.base, timeout=70, **kwargs)
+
+    def kill(self) -> None:
+        """SIGKILL the server process only (its executions' supervisors must notice)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class ServerFactory:
+    """Starts servers with fresh data dirs; stops every one of them at the end."""
+
+    def __init__(self, tmp: pytest.TempPathFactory) -> None:
+        self.tmp = tmp
+        self.servers: list[Server] = []
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> Server:
+        data = self.tmp.mktemp("server")
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("RUNPLANE_")}
+        full_env.update(
+            {
+                "RUNPLANE_LEASE_TTL_SECONDS": "3",
+                "RUNPLANE_SWEEP_INTERVAL_SECONDS": "0.5",
+                "RUNPLANE_DRAIN_TIMEOUT_SECONDS": "2",
+            }
+        )
+        full_env.update(env or {})
+        server = Server(data, list(args), full_env)
+        self.servers.append(server)
+        return server.start()
+
+    def stop_all(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+
+def make_process(
+    root: Path,
+    name: str,
+    *,
+    code: str = "",
+    manifest: str = "",
+    files: dict[str, str] | None = None,
+) -> Path:
+    """A process folder: runplane.toml (given body, [process] name filled in) and files."""
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    body = textwrap.dedent(manifest).strip()
+    (folder / "runplane.toml").write_text(f'[process]\nname = "{name}"\n{body}\n')
+    if code:
+        (folder / "main.py").write_text(textwrap.dedent(code))
+    for rel, content in (files or {}).items():
+        (folder / rel).write_text(textwrap.dedent(content))
+    return folder
+
+
+def deploy(
+    client: httpx.Client,
+    folder: Path,
+    environment: str = "production",
+    **config: Any,
+) -> dict[str, Any]:
+    """Upload a process folder and deploy its version; returns the deployment."""
+    import tomllib
+
+    name = tomllib.loads((folder / "runplane.toml").read_text())["process"]["name"]
+    r = client.post(
+        f"/api/v1/processes/{name}/versions",
+        content=pack_folder(folder),
+        headers={"Content-Type": "application/zip"},
+    )
+    assert r.status_code in (200, 201), r.text
+    r = client.put(
+        f"/api/v1/processes/{name}/deployments/{environment}",
+        json={"version": r.json()["version"], **config},
+    )
+    assert r.status_code in (200, 201), r.text
+    return dict(r.json())
+
+
+def wait_terminal(client: httpx.Client, execution_id: str, timeout: float = 60) -> dict[str, Any]:
+    """Long-poll an execution until it is terminal."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = client.get(f"/api/v1/executions/{execution_id}", params={"wait": 20})
+        assert r.status_code == 200, r.text
+        doc: dict[str, Any] = r.json()
+        if doc["status"] in ("succeeded", "failed", "timed_out", "cancelled"):
+            return doc
+        if time.monotonic() > deadline:
+            raise AssertionError(f"execution still {doc['status']} after {timeout} s")

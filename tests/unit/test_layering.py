@@ -1,0 +1,47 @@
+"""The domain imports only the standard library; only the store imports SQLAlchemy."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import runplane
+
+PACKAGE = Path(runplane.__file__).parent
+IO_LIBRARIES = {"sqlalchemy", "alembic", "fastapi", "starlette", "httpx", "uvicorn", "pydantic"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_domain_imports_no_io_library() -> None:
+    for path in (PACKAGE / "domain").rglob("*.py"):
+        assert not (_imports(path) & IO_LIBRARIES), path
+
+
+def test_only_the_store_imports_sqlalchemy() -> None:
+    for path in PACKAGE.rglob("*.py"):
+        if "store" in path.relative_to(PACKAGE).parts:
+            continue
+        assert "sqlalchemy" not in _imports(path), path
+
+
+def test_only_the_execution_store_module_updates_executions() -> None:
+    # Status writes live in store/executions.py (`_transition`); nothing else may
+    # even issue an UPDATE on the executions table.
+    pattern = re.compile(r"update\(\s*executions\s*\)|executions\.update\(")
+    offenders = [
+        path.relative_to(PACKAGE).as_posix()
+        for path in PACKAGE.rglob("*.py")
+        if pattern.search(path.read_text())
+    ]
+    assert offenders == ["store/executions.py"]

@@ -1,0 +1,66 @@
+"""Effective inputs: defaults, run configuration, request; every problem named."""
+
+from __future__ import annotations
+
+from runplane.domain.params import (
+    MASK,
+    Parameter,
+    ParamType,
+    effective_inputs,
+    fingerprint,
+    split_secrets,
+)
+
+PARAMS = {
+    "name": Parameter("name", ParamType.STRING, default="world", has_default=True),
+    "amount": Parameter("amount", ParamType.NUMBER, required=True),
+    "count": Parameter("count", ParamType.INTEGER, default=1, has_default=True),
+    "flag": Parameter("flag", ParamType.BOOLEAN),
+    "token": Parameter("token", ParamType.SECRET),
+    "tags": Parameter("tags", ParamType.ARRAY),
+    "meta": Parameter("meta", ParamType.OBJECT),
+}
+
+
+def test_request_overlays_run_configuration_overlays_defaults() -> None:
+    inputs, problems = effective_inputs(
+        PARAMS, {"name": "cfg", "count": 5}, {"amount": 2, "count": 7}
+    )
+    assert problems == []
+    assert inputs == {"name": "cfg", "count": 7, "amount": 2}
+
+
+def test_every_problem_is_listed_by_parameter_name() -> None:
+    _, problems = effective_inputs(
+        PARAMS, {}, {"name": 5, "count": "x", "flag": 1, "bogus": True, "tags": {}, "meta": []}
+    )
+    by_name = {p["name"]: p["code"] for p in problems}
+    assert by_name == {
+        "name": "wrong_type",
+        "count": "wrong_type",
+        "flag": "wrong_type",
+        "bogus": "unknown_parameter",
+        "tags": "wrong_type",
+        "meta": "wrong_type",
+        "amount": "missing_required",
+    }
+
+
+def test_booleans_are_not_numbers_and_whole_floats_are_integers() -> None:
+    _, problems = effective_inputs(PARAMS, {}, {"amount": True})
+    assert [p["code"] for p in problems] == ["wrong_type"]
+    inputs, problems = effective_inputs(PARAMS, {}, {"amount": 1, "count": 3.0})
+    assert problems == [] and inputs["count"] == 3 and isinstance(inputs["count"], int)
+
+
+def test_secrets_are_split_out_and_masked() -> None:
+    public, secret = split_secrets(PARAMS, {"name": "a", "token": "s3cr3t"})
+    assert public == {"name": "a", "token": MASK}
+    assert secret == {"token": "s3cr3t"}
+
+
+def test_fingerprint_ignores_key_order_but_not_values_or_environment() -> None:
+    a = fingerprint("env", {"a": 1, "b": 2})
+    assert a == fingerprint("env", {"b": 2, "a": 1})
+    assert a != fingerprint("env", {"a": 1, "b": 3})
+    assert a != fingerprint("other", {"a": 1, "b": 2})
