@@ -1,0 +1,400 @@
+"""The executor: run one execution in its own process group, from launch to outcome.
+
+``PlainLauncher.start`` spawns ``python -m runplane.runtime.supervisor`` in a
+new session (so the supervisor's pid is the group id), hands it a spec on
+stdin, and keeps stdin open for the whole execution: if this process dies,
+the pipe closes and the supervisor kills the group (see supervisor.py for
+why a pipe and not a parent-death signal). ``RunningExecution`` streams the
+log while the process runs, enforces the timeout, honours ``cancel()``, and
+turns the end into an ``Outcome``.
+
+Invariant: when ``wait()`` returns or raises, every member of the group has
+been sent SIGKILL. The supervisor ends its group itself on the normal path;
+the executor sends one more group SIGKILL on every path (timeout, cancel,
+``wait()`` cancelled, an exception here, a supervisor killed from outside).
+That late ``killpg`` is safe: Linux keeps a pid number allocated while any
+process still uses it as a group id, so it can only reach our own group.
+
+Processes inherit the runtime's environment except its own ``RUNPLANE_*``
+settings, which hold credentials; the supervisor then adds ``RUNPLANE_INPUT``,
+``RUNPLANE_OUTPUT`` and ``RUNPLANE_WORK_DIR``.
+
+Result rules: exit 0 with no output file, or an empty one, is an empty
+result ``{}`` (a Python entrypoint returning ``None`` writes ``{}``); the
+output must be a JSON object of at most ``MAX_RESULT_BYTES``. Secret values
+are masked as ``***`` in the log, in error messages and in result strings:
+DESIGN.md promises secrets are never echoed in records or logs.
+
+Not handled: a process that leaves the group with ``setsid`` escapes the
+group kill; the executor stops waiting for its log after
+``LOG_DRAIN_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from runplane.runtime.logstream import PIPE_READ_BYTES, LogStream, SecretMasker
+
+MAX_RESULT_BYTES = 1024 * 1024
+MAX_ERROR_MESSAGE_CHARS = 4000
+TERMINATE_GRACE_SECONDS = 2.0
+LOG_DRAIN_SECONDS = 2.0
+PIPE_BUFFER_BYTES = 4 * PIPE_READ_BYTES  # log read ahead before the pipe is paused
+SUPERVISOR_MODULE = "runplane.runtime.supervisor"
+RUNTIME_SETTINGS_PREFIX = "RUNPLANE_"  # never passed on to processes
+
+LogSink = Callable[[str], Awaitable[None]]
+
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to run for one attempt of one execution."""
+
+    execution_id: str
+    attempt: int
+    bundle_dir: Path
+    entrypoint: str | None  # "module:function"
+    command: list[str] | None
+    inputs: dict[str, Any]  # effective inputs, secrets in plain text: they must reach the process
+    secret_values: tuple[str, ...]  # masked as "***" in every log line, error and result
+    timeout_seconds: float
+    work_root: Path  # a per-execution directory is created under it and removed afterwards
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an execution ended."""
+
+    status: str  # "succeeded" | "failed" | "timed_out" | "cancelled"
+    result: dict[str, Any] | None
+    error_code: str | None  # PROCESS_ERROR, EXIT_CODE, INVALID_RESULT, RESULT_TOO_LARGE,
+    # TIMED_OUT, CANCELLED, LAUNCH_FAILED
+    error_message: str | None
+
+
+def _failed(code: str, message: str) -> Outcome:
+    return Outcome("failed", None, code, message[:MAX_ERROR_MESSAGE_CHARS])
+
+
+@dataclass(frozen=True)
+class _Files:
+    """The per-execution directory: control files beside the process's work dir."""
+
+    root: Path
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    @property
+    def input(self) -> Path:
+        return self.root / "input.json"
+
+    @property
+    def output(self) -> Path:
+        return self.root / "output.json"
+
+    @property
+    def error(self) -> Path:
+        return self.root / "error.json"
+
+    @property
+    def status(self) -> Path:
+        return self.root / "status.json"
+
+    def spec(self, job: Job) -> bytes:
+        spec = {
+            "bundle_dir": str(job.bundle_dir),
+            "work_dir": str(self.work),
+            "entrypoint": job.entrypoint,
+            "command": job.command,
+            "input_file": str(self.input),
+            "output_file": str(self.output),
+            "error_file": str(self.error),
+            "status_file": str(self.status),
+        }
+        return json.dumps(spec).encode() + b"\n"
+
+
+class _SupervisorProtocol(asyncio.SubprocessProtocol):
+    """Feeds the supervisor's output pipe into a StreamReader and reports its exit.
+
+    Not ``asyncio.create_subprocess_exec``: its ``Process.wait()`` returns only
+    once every pipe has closed, so a background process still holding the log
+    pipe would hide the supervisor's exit forever.
+    """
+
+    def __init__(self) -> None:
+        self.output = asyncio.StreamReader(limit=PIPE_BUFFER_BYTES)
+        self.exited: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # cast, not isinstance: uvloop's transports do not subclass asyncio's.
+        pipe = cast(asyncio.SubprocessTransport, transport).get_pipe_transport(1)
+        if pipe is not None:
+            self.output.set_transport(pipe)  # so a slow log sink pauses the pipe
+
+    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        self.output.feed_data(data if isinstance(data, bytes) else data.encode())
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd == 1:
+            self.output.feed_eof()
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+class PlainLauncher:
+    """Starts each execution under a fresh interpreter running the supervisor."""
+
+    async def start(self, job: Job, log: LogSink) -> RunningExecution:
+        """Launch the job; launch problems come back as a LAUNCH_FAILED outcome, not raised."""
+        files: _Files | None = None
+        try:
+            job.work_root.mkdir(parents=True, exist_ok=True)
+            prefix = _UNSAFE_NAME_CHARS.sub("_", job.execution_id)[:64]
+            root = tempfile.mkdtemp(prefix=f"{prefix}-{job.attempt}-", dir=job.work_root)
+            files = _Files(Path(root))
+            files.work.mkdir()
+            files.input.write_text(json.dumps(job.inputs), encoding="utf-8")
+            transport, protocol = await asyncio.get_running_loop().subprocess_exec(
+                _SupervisorProtocol,
+                sys.executable,
+                "-u",
+                "-m",
+                SUPERVISOR_MODULE,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=job.bundle_dir,
+                env=_process_environment(),
+            )
+        except (OSError, TypeError, ValueError) as exc:
+            return RunningExecution(job, log, None, files, f"cannot launch: {exc}")
+        except BaseException:
+            if files is not None:
+                shutil.rmtree(files.root, ignore_errors=True)
+            raise
+        # Written, never closed: the open pipe is the supervisor's proof that we live.
+        stdin = cast(asyncio.WriteTransport, transport.get_pipe_transport(0))
+        stdin.write(files.spec(job))
+        return RunningExecution(job, log, (transport, protocol), files, None)
+
+
+class RunningExecution:
+    """One launched execution: its log streams while it runs; ``wait()`` gives the outcome."""
+
+    def __init__(
+        self,
+        job: Job,
+        log: LogSink,
+        supervisor: tuple[asyncio.SubprocessTransport, _SupervisorProtocol] | None,
+        files: _Files | None,
+        launch_error: str | None,
+    ) -> None:
+        self._transport: asyncio.SubprocessTransport | None = None
+        self._protocol: _SupervisorProtocol | None = None
+        if supervisor is not None:
+            self._transport, self._protocol = supervisor
+        self.pid: int | None = self._transport.get_pid() if self._transport else None
+        """The supervisor's pid, which is the process group id; None if the launch failed."""
+        self._job = job
+        self._files = files
+        self._launch_error = launch_error
+        self._masker = SecretMasker(job.secret_values)
+        self._started_at = asyncio.get_running_loop().time()
+        self._stop = asyncio.Event()
+        self._cancel_requested = False
+        self._timed_out = False
+        self._log: asyncio.Task[None] | None = None
+        if self._protocol is not None:
+            stream = LogStream(self._protocol.output, self._masker, log)
+            self._log = asyncio.create_task(stream.pump(), name=f"log-{job.execution_id}")
+        self._task = asyncio.create_task(self._supervise(), name=f"execution-{job.execution_id}")
+        self._task.add_done_callback(_retrieve_exception)
+
+    async def wait(self) -> Outcome:
+        """Wait for the end; if this wait is cancelled, the group is killed first."""
+        try:
+            return await asyncio.shield(self._task)
+        except asyncio.CancelledError:
+            self.cancel()
+            raise
+
+    def cancel(self) -> None:
+        """Kill the process group now; the outcome becomes ``cancelled``."""
+        if self._transport is None or self._task.done():
+            return
+        if self._transport.get_returncode() is not None:
+            return  # already ended by itself: its own outcome stands
+        self._cancel_requested = True
+        self._kill_group(signal.SIGKILL)
+        self._stop.set()
+
+    async def _supervise(self) -> Outcome:
+        try:
+            outcome = await self._run()
+        except BaseException:
+            self._release()
+            if self._log is not None:
+                self._log.cancel()
+            if self._files is not None:
+                shutil.rmtree(self._files.root, ignore_errors=True)
+            raise
+        self._release()
+        if self._files is not None:
+            await asyncio.to_thread(shutil.rmtree, self._files.root, True)
+        return outcome
+
+    def _release(self) -> None:
+        """Kill whatever is left of the group and close the pipes (stdin included)."""
+        if self._transport is not None:
+            self._kill_group(signal.SIGKILL)
+            self._transport.close()
+
+    def _kill_group(self, signum: int) -> None:
+        # After the supervisor's exit this still reaches only our group: Linux keeps
+        # a pid allocated while any process uses it as its group id.
+        if self.pid is not None and self.pid > 1:  # killpg(0) and killpg(1) would be wrong
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signum)
+
+    async def _run(self) -> Outcome:
+        if self._transport is None or self._protocol is None or self._files is None:
+            return _failed("LAUNCH_FAILED", self._launch_error or "cannot launch")
+        exited = self._protocol.exited
+        stopped = asyncio.ensure_future(self._stop.wait())
+        try:
+            elapsed = asyncio.get_running_loop().time() - self._started_at
+            remaining = max(0.0, self._job.timeout_seconds - elapsed)
+            either: set[asyncio.Future[Any]] = {exited, stopped}
+            await asyncio.wait(either, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            if not exited.done() and not self._cancel_requested:
+                self._timed_out = True
+                await self._terminate(exited)
+            await asyncio.shield(exited)
+        finally:
+            stopped.cancel()
+        # A supervisor killed from outside leaves its group behind: end it too.
+        self._kill_group(signal.SIGKILL)
+        await self._drain_log()
+        returncode = self._transport.get_returncode()
+        assert returncode is not None
+        return self._outcome(self._files, returncode)
+
+    async def _terminate(self, exited: asyncio.Future[None]) -> None:
+        """SIGTERM the group, then SIGKILL it if the process has not ended within the grace."""
+        self._kill_group(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.shield(exited), TERMINATE_GRACE_SECONDS)
+        except TimeoutError:
+            self._kill_group(signal.SIGKILL)
+
+    async def _drain_log(self) -> None:
+        if self._log is None or self._transport is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._log), LOG_DRAIN_SECONDS)
+        except TimeoutError:
+            # Something that left the group (setsid) still holds the log pipe:
+            # closing our end gives the pump its EOF.
+            self._transport.close()
+            await self._log
+
+    def _outcome(self, files: _Files, returncode: int) -> Outcome:
+        if self._cancel_requested:
+            return Outcome("cancelled", None, "CANCELLED", "execution was cancelled")
+        if self._timed_out:
+            message = f"execution exceeded its timeout of {self._job.timeout_seconds:g} seconds"
+            return Outcome("timed_out", None, "TIMED_OUT", message)
+        status = _read_json_object(files.status)
+        if status is None:
+            # The supervisor never saw the process end: it failed before, or was killed.
+            if (error := self._reported_error(files)) is not None:
+                return error
+            if returncode < 0:
+                return _failed("EXIT_CODE", f"process killed by {_signal_name(-returncode)}")
+            return _failed("LAUNCH_FAILED", f"supervisor exited with code {returncode}")
+        exit_code = status.get("exit_code")
+        if exit_code == 0:
+            return self._result(files)
+        if (error := self._reported_error(files)) is not None:
+            return error
+        if isinstance(signum := status.get("signal"), int):
+            return _failed("EXIT_CODE", f"process killed by {_signal_name(signum)}")
+        return _failed("EXIT_CODE", f"process exited with code {exit_code}")
+
+    def _reported_error(self, files: _Files) -> Outcome | None:
+        error = _read_json_object(files.error)
+        if error is None or not isinstance(error.get("code"), str):
+            return None
+        message = self._masker.mask(str(error.get("message", "")))
+        return _failed(error["code"], message)
+
+    def _result(self, files: _Files) -> Outcome:
+        try:
+            size = files.output.stat().st_size
+        except FileNotFoundError:
+            return Outcome("succeeded", {}, None, None)
+        if size > MAX_RESULT_BYTES:
+            return _failed(
+                "RESULT_TOO_LARGE", f"result is {size} bytes; the limit is {MAX_RESULT_BYTES}"
+            )
+        data = files.output.read_bytes()
+        if not data.strip():
+            return Outcome("succeeded", {}, None, None)
+        try:
+            result = json.loads(data)
+        except (ValueError, RecursionError) as exc:
+            return _failed("INVALID_RESULT", f"result is not valid JSON: {exc}")
+        if not isinstance(result, dict):
+            kind = type(result).__name__
+            return _failed("INVALID_RESULT", f"result must be a JSON object, not {kind}")
+        return Outcome("succeeded", self._masker.mask_json(result), None, None)
+
+
+def _process_environment() -> dict[str, str]:
+    """The runtime's environment minus its own settings (database URL, runtime token)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(RUNTIME_SETTINGS_PREFIX)}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _read_json_object(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def _retrieve_exception(task: asyncio.Task[Outcome]) -> None:
+    # The outcome may never be awaited (wait() cancelled); don't warn about it.
+    if not task.cancelled():
+        task.exception()

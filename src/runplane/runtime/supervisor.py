@@ -1,0 +1,254 @@
+"""Per-execution supervisor, run as ``python -m runplane.runtime.supervisor``.
+
+One supervisor runs per execution. The executor starts it with
+``start_new_session=True``, so it leads a fresh process group, and everything
+the execution starts (the child, its shells, their ``sleep 1000 &``) lives in
+that group unless it deliberately leaves with ``setsid``. Killing the group
+is how an execution ends, whatever the path.
+
+Protocol (the executor owns the other end):
+
+- stdin is a pipe from the runtime. The first line is a JSON spec:
+  ``{"bundle_dir", "work_dir", "entrypoint": "module:function" | null,
+  "command": [...] | null, "input_file", "output_file", "error_file",
+  "status_file"}``. The runtime then keeps the pipe open and writes nothing;
+  EOF means the runtime died, and the supervisor SIGKILLs the whole group at
+  once. A parent-death signal would not do: it fires when the *thread* that
+  forked exits and reaches only the direct child, so grandchildren survive.
+  A pipe closes exactly when the last holder of its write end dies.
+- stdout and stderr go to one pipe: the execution log.
+- The child runs with cwd = bundle_dir and ``RUNPLANE_INPUT``,
+  ``RUNPLANE_OUTPUT``, ``RUNPLANE_WORK_DIR``, ``PYTHONUNBUFFERED=1``. A
+  Python entrypoint is called in the forked child itself (no second
+  interpreter start-up); a command is ``execvpe``-d.
+- error_file, written on failure: ``{"code", "message"}``.
+- status_file, written when the child ends: ``{"exit_code", "signal"}``.
+
+Ending the group. The supervisor must kill leftovers (processes the child
+put in the background) but it is itself a member of the group, and nothing
+can make ``killpg`` spare the sender: SIGKILL cannot be ignored, and a
+session leader cannot move to another group. Scanning ``/proc`` and killing
+members one by one races with members that fork. So the supervisor does not
+exit with the child's exit code: it writes the child's status to
+status_file, then SIGKILLs its own group, itself included. One ``killpg``
+is atomic with respect to fork, so no member survives, and the executor
+reads the real exit status from status_file (a supervisor that died by
+SIGKILL *without* a status file was killed from outside).
+
+The supervisor ignores SIGTERM and SIGINT (the child does not): the
+executor's graceful stop sends SIGTERM to the group, and the supervisor must
+outlive the child to record its status and sweep the group.
+
+Only the standard library is imported: this starts for every execution.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import sys
+
+# typing costs milliseconds at every start; annotations are strings here, so
+# only the type checker needs these names (mypy honours a local TYPE_CHECKING).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
+MAX_SPEC_BYTES = 1024 * 1024
+STDIN_READ_BYTES = 4096
+POLL_INTERVAL_SECONDS = 0.05  # only when os.pidfd_open is unavailable
+EXIT_BAD_SPEC = 2
+EXIT_EXEC_FAILED = 127
+EXIT_FORK_FAILED = 1
+IGNORED_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # the supervisor's only; the child restores them
+
+
+def main() -> None:
+    """Run one execution in this process group and end the group when it is done."""
+    if os.getpgrp() != os.getpid():
+        # Never let the final killpg reach a group we do not own.
+        os.setsid()
+    for signum in IGNORED_SIGNALS:  # from the first instant: a timeout can come at any time
+        signal.signal(signum, signal.SIG_IGN)
+    try:
+        spec = _read_spec()
+    except (ValueError, OSError) as exc:
+        print(f"runplane supervisor: {exc}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_BAD_SPEC)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        pid = os.fork()  # before any thread exists: forking a threaded process is unsafe
+    except OSError as exc:
+        _write_json(spec["error_file"], {"code": "LAUNCH_FAILED", "message": f"fork: {exc}"})
+        sys.exit(EXIT_FORK_FAILED)
+    if pid == 0:
+        # SystemExit unwinds out of the interpreter with no supervisor code on the
+        # way, so the child ends like any Python program (atexit, flushed streams).
+        sys.exit(_run_child(spec))
+    try:
+        status = _wait_for_child(pid)
+        term_signal = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        exit_code = os.waitstatus_to_exitcode(status) if term_signal is None else 128 + term_signal
+        _write_json(spec["status_file"], {"exit_code": exit_code, "signal": term_signal})
+    finally:
+        _kill_group()  # whatever happened above, nothing of this execution survives
+
+
+def _read_spec() -> dict[str, Any]:
+    data = b""
+    while b"\n" not in data:
+        chunk = os.read(0, STDIN_READ_BYTES)
+        if not chunk:
+            raise ValueError("stdin closed before the spec line arrived")
+        data += chunk
+        if len(data) > MAX_SPEC_BYTES:
+            raise ValueError(f"spec line is longer than {MAX_SPEC_BYTES} bytes")
+    spec = json.loads(data.split(b"\n", 1)[0])
+    if not isinstance(spec, dict):
+        raise ValueError("spec is not a JSON object")
+    missing = {
+        "bundle_dir",
+        "work_dir",
+        "input_file",
+        "output_file",
+        "error_file",
+        "status_file",
+    } - spec.keys()
+    if missing:
+        raise ValueError(f"spec lacks {sorted(missing)}")
+    if not spec.get("entrypoint") and not spec.get("command"):
+        raise ValueError("spec has neither an entrypoint nor a command")
+    return spec
+
+
+def _wait_for_child(pid: int) -> int:
+    """Return the child's wait status; SIGKILL the group if stdin reaches EOF first."""
+    selector = selectors.DefaultSelector()
+    selector.register(0, selectors.EVENT_READ)
+    timeout: float | None = None
+    try:
+        selector.register(os.pidfd_open(pid), selectors.EVENT_READ)
+    except (AttributeError, OSError):  # no pidfd_open (old kernel or Python): poll
+        timeout = POLL_INTERVAL_SECONDS
+    while True:
+        for key, _ in selector.select(timeout):
+            if key.fd == 0 and not _read_stdin():
+                _kill_group()  # the runtime is gone: nobody may outlive it
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return status
+
+
+def _read_stdin() -> bytes:
+    try:
+        return os.read(0, STDIN_READ_BYTES)
+    except OSError:
+        return b""
+
+
+def _kill_group() -> NoReturn:
+    # Nothing is buffered: the supervisor prints with flush=True.
+    os.killpg(os.getpgrp(), signal.SIGKILL)
+    os._exit(128 + signal.SIGKILL)  # unreachable: the signal is delivered before killpg returns
+
+
+def _run_child(spec: dict[str, Any]) -> int:
+    """Run the work in the forked child; return its exit code (commands never return)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)  # the control pipe is the supervisor's, not the process's
+    os.close(devnull)
+    bundle_dir = str(spec["bundle_dir"])
+    os.chdir(bundle_dir)
+    os.environ.update(
+        {
+            "RUNPLANE_INPUT": str(spec["input_file"]),
+            "RUNPLANE_OUTPUT": str(spec["output_file"]),
+            "RUNPLANE_WORK_DIR": str(spec["work_dir"]),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if spec.get("command"):
+        _exec_command(spec, bundle_dir)
+    return _call_entrypoint(spec, bundle_dir)
+
+
+def _exec_command(spec: dict[str, Any], bundle_dir: str) -> NoReturn:
+    argv = spec["command"]
+    if not isinstance(argv, list) or not all(isinstance(arg, str) for arg in argv):
+        _fail_exec(spec, "command must be a list of strings")
+    argv = list(argv)
+    if argv[0].startswith("./"):
+        argv[0] = os.path.join(bundle_dir, argv[0][2:])
+    # Python ignores these at start-up and exec keeps ignored dispositions;
+    # a shell pipeline expects the defaults.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+    try:
+        os.execvpe(argv[0], argv, os.environ)  # noqa: S606 - the command is the process
+    except OSError as exc:
+        _fail_exec(spec, f"cannot run {argv[0]!r}: {exc.strerror or exc}")
+
+
+def _fail_exec(spec: dict[str, Any], message: str) -> NoReturn:
+    print(f"runplane: {message}", file=sys.stderr, flush=True)
+    _write_json(spec["error_file"], {"code": "LAUNCH_FAILED", "message": message})
+    os._exit(EXIT_EXEC_FAILED)
+
+
+def _call_entrypoint(spec: dict[str, Any], bundle_dir: str) -> int:
+    # Imported here: only the Python-entrypoint child needs them.
+    import importlib
+    import traceback
+
+    entrypoint = str(spec["entrypoint"])
+    sys.argv = [entrypoint]
+    sys.path.insert(0, bundle_dir)
+    try:
+        module_name, _, attribute_path = entrypoint.partition(":")
+        if not module_name or not attribute_path:
+            raise ValueError(f"entrypoint {entrypoint!r} is not 'module:function'")
+        with open(spec["input_file"], encoding="utf-8") as stream:
+            inputs = json.load(stream)
+        if not isinstance(inputs, dict):
+            raise TypeError("inputs are not a JSON object")
+        target: Any = importlib.import_module(module_name)
+        for name in attribute_path.split("."):
+            target = getattr(target, name)
+        result = target(**inputs)
+    except Exception as exc:
+        # SystemExit and KeyboardInterrupt pass through: they end the child as
+        # they would end any Python program, and the exit code tells the story.
+        # Start the traceback below this frame: the user's code is the story.
+        frames = exc.__traceback__.tb_next if exc.__traceback__ else None
+        traceback.print_exception(type(exc), exc, frames)
+        sys.stderr.flush()
+        message = f"{type(exc).__name__}: {exc}"
+        _write_json(spec["error_file"], {"code": "PROCESS_ERROR", "message": message})
+        return 1
+    try:
+        text = json.dumps({} if result is None else result, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        message = f"result is not JSON-serialisable: {type(exc).__name__}: {exc}"
+        print(f"runplane: {message}", file=sys.stderr, flush=True)
+        _write_json(spec["error_file"], {"code": "INVALID_RESULT", "message": message})
+        return 1
+    with open(spec["output_file"], "w", encoding="utf-8") as stream:
+        stream.write(text)
+    return 0
+
+
+def _write_json(path: str, value: dict[str, Any]) -> None:
+    """Write atomically, so the executor never reads half a file."""
+    partial = f"{path}.partial"
+    with open(partial, "w", encoding="utf-8") as stream:
+        json.dump(value, stream)
+    os.replace(partial, path)
+
+
+if __name__ == "__main__":
+    main()
