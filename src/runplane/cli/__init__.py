@@ -1,1 +1,1 @@
-
+"""The `runplane` command line: Typer commands over the client SDK (`runplane.client`)."""

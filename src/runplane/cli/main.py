@@ -1,0 +1,58 @@
+"""The `runplane` command: wires the sub-commands together.
+
+```
+runplane serve                      the server, with an embedded runtime
+runplane deploy FOLDER              publish and deploy a process
+runplane run PROCESS                start it (and --wait for the result)
+runplane processes list|show
+runplane executions list|show|logs|cancel
+```
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from runplane import __version__
+from runplane.cli import executions, processes
+from runplane.cli.deploy import deploy
+from runplane.cli.run import run
+from runplane.cli.serve import serve
+
+app = typer.Typer(
+    name="runplane",
+    help="Start automation processes over HTTP and track them to a result.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Never print local variables (a token may be one) in a traceback.
+    pretty_exceptions_show_locals=False,
+)
+app.command()(serve)
+app.command()(deploy)
+app.command()(run)
+app.add_typer(processes.app, name="processes")
+app.add_typer(executions.app, name="executions")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"runplane {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Start automation processes over HTTP and track them to a result."""
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,117 @@
+"""The shapes the native API answers with, as TypedDicts (JSON in, plain dicts out).
+
+Nothing is validated on the way in: the server is the authority on shapes, and
+a typed dict keeps the SDK a thin, fast view of it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NotRequired, TypedDict
+
+
+class Health(TypedDict):
+    """`GET /api/v1/health`."""
+
+    status: str
+    version: str
+
+
+class ProcessSummary(TypedDict):
+    """One item of `GET /api/v1/processes`."""
+
+    name: str
+    latestVersion: int | None
+    createdAt: str
+
+
+class Parameter(TypedDict):
+    """A declared input parameter of a process version."""
+
+    name: str
+    type: str
+    required: bool
+    default: NotRequired[Any]
+    description: NotRequired[str]
+
+
+class Output(TypedDict):
+    """A declared output of a process version."""
+
+    name: str
+    type: str
+
+
+class Version(TypedDict):
+    """An immutable, content-addressed process version."""
+
+    process: str
+    version: int
+    contentHash: str
+    sizeBytes: int
+    createdAt: str
+    entrypoint: str | None
+    command: list[str] | None
+    timeoutSeconds: float
+    retries: int
+    description: str
+    parameters: list[Parameter]
+    outputs: list[Output]
+
+
+class Deployment(TypedDict):
+    """A version deployed to an environment, with its run configuration."""
+
+    process: str
+    environment: str
+    version: int
+    inputArguments: dict[str, Any]
+    invokable: bool
+    concurrencyLimit: int | None
+    createdAt: str
+    updatedAt: str
+
+
+class ProcessDetail(TypedDict):
+    """`GET /api/v1/processes/{process}`."""
+
+    name: str
+    createdAt: str
+    versions: list[Version]
+    deployments: list[Deployment]
+
+
+class ExecutionError(TypedDict):
+    """Why an execution did not succeed."""
+
+    code: str
+    message: str
+
+
+class Execution(TypedDict):
+    """An execution record."""
+
+    id: str
+    executionId: str | None
+    process: str
+    version: int
+    environment: str
+    status: str
+    inputArguments: dict[str, Any]
+    result: Any
+    error: ExecutionError | None
+    attempt: int
+    maxAttempts: NotRequired[int]
+    runtime: str | None
+    cancelRequested: bool
+    createdAt: str
+    startedAt: str | None
+    finishedAt: str | None
+    durationMs: int | None
+    links: dict[str, str]
+
+
+class ExecutionPage(TypedDict):
+    """`GET /api/v1/executions`: newest first, keyset-paginated."""
+
+    items: list[Execution]
+    nextCursor: str | None
