@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 import sys
@@ -62,7 +61,8 @@ def run(settings: Settings) -> None:
         port=settings.port,
         log_level=settings.log_level,
         access_log=False,
+        proxy_headers=False,  # no trusted proxy in front by default
         timeout_graceful_shutdown=int(settings.drain_timeout_seconds) + 5,
     )
     server = _Server(config, settings)
-    asyncio.run(server.serve())
+    server.run()  # uvicorn picks the loop: uvloop when installed

@@ -82,6 +82,9 @@ class World:
             inputs={"x": x},
             secret_inputs={},
             input_fingerprint=fingerprint(self.env.id, {"x": x}),
+            process_name="bot",
+            version_number=self.version.number,
+            environment_name="production",
         )
         return write(self.engine, lambda tx: executions.create_execution(tx, item, at))
 
@@ -117,6 +120,7 @@ def test_client_execution_id_is_idempotent_and_conflicts_on_other_inputs(engine:
     w = World(engine)
     first, created = w.new("job-1", x=1)
     assert created and first.status is Status.QUEUED
+    assert first == w.get(first.id)  # the record built from the insert is the stored one
     again, created = w.new("job-1", x=1)
     assert not created and again.id == first.id
     with pytest.raises(errors.ExecutionIdConflict):
@@ -270,7 +274,9 @@ def test_list_is_newest_first_with_keyset_cursor_and_filters(engine: Engine) -> 
     seen: list[str] = []
     cursor = None
     while True:
-        page = read(engine, lambda c: executions.list_executions(c, w.ws, cursor=cursor, limit=3))
+        page = read(
+            engine, lambda c, at=cursor: executions.list_executions(c, w.ws, cursor=at, limit=3)
+        )
         seen += [e.id for e in page.items]
         cursor = page.next_cursor
         if cursor is None:

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from runplane.service.context import Context
 
 
-def get_context(request: Request) -> Context:
+async def get_context(request: Request) -> Context:
     """The server's service context."""
     ctx: Context = request.app.state.ctx
     return ctx

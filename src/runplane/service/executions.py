@@ -88,6 +88,9 @@ async def start(ctx: Context, req: StartRequest) -> tuple[Execution, bool]:
                 inputs=public,
                 secret_inputs=secret,
                 input_fingerprint=fingerprint(dep.environment_id, inputs),
+                process_name=dep.process_name,
+                version_number=dep.version_number,
+                environment_name=dep.environment_name,
             ),
             now,
         )

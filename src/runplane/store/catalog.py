@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, select
+from sqlalchemy import Connection, Row, and_, bindparam, func, select
 
 from runplane.domain import errors
 from runplane.domain.ids import new_id
@@ -353,28 +353,30 @@ def deployment_secrets(conn: Connection, deployment_id: str) -> dict[str, Any]:
     )
 
 
+# Built once: a statement object memoizes its cache key, so the hot path
+# (every trigger) skips SQLAlchemy's statement construction and key generation.
+_TRIGGER_TARGET = (
+    select(*_DEPLOYMENT_COLUMNS, process_versions.c.spec, process_versions.c.secret_defaults)
+    .select_from(deployments)
+    .join(processes, processes.c.id == deployments.c.process_id)
+    .join(environments, environments.c.id == deployments.c.environment_id)
+    .join(process_versions, process_versions.c.id == deployments.c.version_id)
+    .where(processes.c.workspace_id == bindparam("ws"), processes.c.name == bindparam("process"))
+)
+
+
 def trigger_target(
     conn: Connection, ws_id: str, process_name: str, environment_name: str | None
 ) -> tuple[Deployment, dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Where a trigger goes: (deployment, version spec, version secret defaults,
     deployment secret arguments). Raises the clear error for every reason it cannot go."""
-    process = get_process(conn, ws_id, process_name)
-    q = (
-        select(
-            *_DEPLOYMENT_COLUMNS,
-            process_versions.c.spec,
-            process_versions.c.secret_defaults,
-        )
-        .select_from(deployments)
-        .join(processes, processes.c.id == deployments.c.process_id)
-        .join(environments, environments.c.id == deployments.c.environment_id)
-        .join(process_versions, process_versions.c.id == deployments.c.version_id)
-        .where(deployments.c.process_id == process.id)
-    )
+    rows = conn.execute(_TRIGGER_TARGET, {"ws": ws_id, "process": process_name}).all()
+    if not rows:
+        get_process(conn, ws_id, process_name)  # raises ProcessNotFound when it is unknown
     if environment_name is not None:
-        env = get_environment(conn, ws_id, environment_name)
-        row = conn.execute(q.where(deployments.c.environment_id == env.id)).first()
+        row = next((r for r in rows if r.environment_name == environment_name), None)
         if row is None:
+            get_environment(conn, ws_id, environment_name)  # raises when it is unknown
             raise errors.ProcessNotDeployed(
                 f"Process {process_name!r} is not deployed to environment {environment_name!r}.",
                 process=process_name,
@@ -388,7 +390,6 @@ def trigger_target(
                 environment=environment_name,
             )
     else:
-        rows = conn.execute(q).all()
         invokable = [r for r in rows if r.invokable]
         if not rows:
             raise errors.ProcessNotDeployed(

@@ -1,11 +1,17 @@
 """The database gateway: engines, migrations, and the group-committing writer.
 
 Reads run on a small thread pool, each in its own short transaction.
-Writes go to ONE writer thread, which takes every write waiting at that moment
-and runs them in one transaction, each inside its own savepoint, then commits
-once: many triggers, one fsync (group commit). A write's awaitable resolves
-only after that commit, so an HTTP 2xx always follows a durable commit. A
-write that raises rolls back its own savepoint and nothing else.
+Writes are group-committed: every write waiting at that moment runs in one
+transaction, then one commit (many triggers, one fsync). A write's awaitable
+resolves only after that commit, so an HTTP 2xx always follows a durable
+commit. A write that raises is undone alone (see `_run_batch`).
+
+Where the batch runs depends on the backend. SQLite is a library in this
+process whose only wait is the fsync: its batches run on the event loop
+itself, gathering every write that arrived in one loop iteration, which
+avoids a thread hop and GIL hand-off per write (measured: docs/benchmarks.md).
+PostgreSQL is a network server: its batches run on one writer thread so that
+round trips never block the loop.
 
 Events a write emits (`Tx.emit`) are delivered to `on_events` on the event
 loop after the commit, never for a rolled-back write.
@@ -39,6 +45,10 @@ MAX_BATCH_WRITES = 256
 _STOP = object()
 
 
+class _WriteFailed(Exception):
+    """A write raised during an optimistic (savepoint-free) batch."""
+
+
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -57,13 +67,19 @@ def create_sqlalchemy_engine(url: str, *, writer: bool = True, **kwargs: Any) ->
     u = make_url(url)
     if u.get_backend_name() != "sqlite":
         return create_engine(
-            url, json_serializer=_json_dumps, pool_pre_ping=True, pool_size=8, **kwargs
+            url,
+            json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
+            pool_pre_ping=True,
+            pool_size=8,
+            **kwargs,
         )
     if u.database and u.database != ":memory:":
         Path(u.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         url,
         json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         poolclass=pool.QueuePool,
         pool_size=1 if writer else READ_THREADS,
@@ -125,6 +141,8 @@ class Database:
         )
         self.on_events: Callable[[list[DomainEvent]], None] = lambda events: None
         self._reads = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="runplane-read")
+        self.inline_writes = self.dialect == "sqlite"
+        self._pending: list[_Write] = []
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -138,8 +156,10 @@ class Database:
         upgrade(self.engine)
 
     def start(self) -> None:
-        """Start the writer thread; call from the event loop that will await writes."""
+        """Start writing; call from the event loop that will await writes."""
         self._loop = asyncio.get_running_loop()
+        if self.inline_writes:
+            return
         self._writer = threading.Thread(
             target=self._write_loop, name="runplane-writer", daemon=True
         )
@@ -147,6 +167,8 @@ class Database:
 
     async def close(self) -> None:
         """Finish queued writes, stop the threads, dispose the engines."""
+        if self._pending:
+            self._flush_inline()
         if self._writer is not None:
             self._queue.put(_STOP)
             await asyncio.to_thread(self._writer.join)
@@ -173,8 +195,22 @@ class Database:
         if self._loop is None:
             raise RuntimeError("Database.start() was not called")
         future: asyncio.Future[T] = self._loop.create_future()
-        self._queue.put(_Write(fn, future))
+        if self.inline_writes:
+            self._pending.append(_Write(fn, future))
+            if len(self._pending) == 1:  # first of this loop iteration: flush after the others
+                self._loop.call_soon(self._flush_inline)
+        else:
+            self._queue.put(_Write(fn, future))
         return await future
+
+    def _flush_inline(self) -> None:
+        batch, self._pending = self._pending[:MAX_BATCH_WRITES], self._pending[MAX_BATCH_WRITES:]
+        if not batch:
+            return
+        if self._pending:
+            assert self._loop is not None
+            self._loop.call_soon(self._flush_inline)
+        self._run_batch(batch)
 
     def _write_loop(self) -> None:
         stopping = False
@@ -195,46 +231,64 @@ class Database:
             self._run_batch(batch)
 
     def _run_batch(self, batch: list[_Write]) -> None:
+        # Optimistic first: the whole batch without savepoints (two statements fewer
+        # per write). Only if some write raises is the transaction rolled back and
+        # the batch run again with one savepoint per write, so the failing write
+        # alone is undone. Writes are functions of the transaction, so re-running
+        # one after a rollback is safe.
         try:
-            with self.engine.connect() as conn, conn.begin():
-                if len(batch) == 1:
-                    self._run_one(conn, batch[0], savepoint=False)
-                else:
-                    for w in batch:
-                        self._run_one(conn, w, savepoint=True)
-        except Exception as exc:  # the commit (or a lone write) failed: nothing was stored
-            for w in batch:
-                if w.error is None:
-                    w.error = exc
-                w.events = []
+            self._commit(batch, savepoints=False)
+        except _WriteFailed:
+            if len(batch) == 1:
+                pass  # the lone write's error is already recorded
+            else:
+                for w in batch:
+                    w.error, w.result, w.events = None, None, []
+                try:
+                    self._commit(batch, savepoints=True)
+                except Exception as exc:
+                    self._fail(batch, exc)
+        except Exception as exc:  # the commit failed: nothing was stored
+            self._fail(batch, exc)
         self.batches += 1
         self.writes += len(batch)
+        if self.inline_writes:
+            self._deliver(batch)
+            return
         assert self._loop is not None
         try:
             self._loop.call_soon_threadsafe(self._deliver, batch)
         except RuntimeError:  # the loop is closed: nobody is waiting any more
             log.debug("event loop closed; %d write results dropped", len(batch))
 
+    def _commit(self, batch: list[_Write], *, savepoints: bool) -> None:
+        with self.engine.connect() as conn, conn.begin():
+            for w in batch:
+                tx = Tx(conn)
+                if not savepoints:
+                    try:
+                        w.result = w.fn(tx)
+                    except Exception as exc:
+                        w.error = exc
+                        raise _WriteFailed from exc
+                    w.events = tx.events
+                    continue
+                sp = conn.begin_nested()
+                try:
+                    w.result = w.fn(tx)
+                except Exception as exc:
+                    sp.rollback()
+                    w.error = exc
+                    continue
+                sp.commit()
+                w.events = tx.events
+
     @staticmethod
-    def _run_one(conn: Connection, w: _Write, *, savepoint: bool) -> None:
-        tx = Tx(conn)
-        if not savepoint:
-            try:
-                w.result = w.fn(tx)
-            except Exception as exc:
+    def _fail(batch: list[_Write], exc: Exception) -> None:
+        for w in batch:
+            if w.error is None:
                 w.error = exc
-                raise
-            w.events = tx.events
-            return
-        sp = conn.begin_nested()
-        try:
-            w.result = w.fn(tx)
-        except Exception as exc:
-            sp.rollback()
-            w.error = exc
-            return
-        sp.commit()
-        w.events = tx.events
+            w.events = []
 
     def _deliver(self, batch: list[_Write]) -> None:
         events = [ev for w in batch for ev in w.events]

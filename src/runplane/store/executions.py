@@ -52,6 +52,9 @@ class NewExecution:
     inputs: dict[str, Any]
     secret_inputs: dict[str, Any]
     input_fingerprint: str
+    process_name: str
+    version_number: int
+    environment_name: str
 
 
 _SELECT = (
@@ -100,16 +103,19 @@ def _execution(row: Row[Any]) -> Execution:
     )
 
 
-def _insert_ignoring_conflict(conn: Connection, values: dict[str, Any]) -> bool:
-    """INSERT … ON CONFLICT (process_id, client_execution_id) DO NOTHING; True if inserted."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (
+def _insert_on_conflict_do_nothing(dialect: Any) -> Any:
+    return (
         dialect.insert(executions)
-        .values(**values)
         .on_conflict_do_nothing(index_elements=["process_id", "client_execution_id"])
         .returning(executions.c.id)
     )
-    return conn.execute(stmt).first() is not None
+
+
+# Built once per dialect: the hot path reuses the statement and its memoized cache key.
+_INSERT = {
+    "sqlite": _insert_on_conflict_do_nothing(sqlite),
+    "postgresql": _insert_on_conflict_do_nothing(postgresql),
+}
 
 
 def create_execution(tx: Tx, new: NewExecution, now: datetime) -> tuple[Execution, bool]:
@@ -118,35 +124,60 @@ def create_execution(tx: Tx, new: NewExecution, now: datetime) -> tuple[Executio
     Returns (execution, created). The same client id with the same fingerprint
     is a repeat (created False); with another fingerprint, ExecutionIdConflict.
     """
-    inserted = _insert_ignoring_conflict(
-        tx.conn,
-        {
-            "id": new.id,
-            "workspace_id": new.workspace_id,
-            "process_id": new.process_id,
-            "version_id": new.version_id,
-            "deployment_id": new.deployment_id,
-            "environment_id": new.environment_id,
-            "client_execution_id": new.client_execution_id,
-            "status": Status.QUEUED.value,
-            "attempt": 1,
-            "max_attempts": new.max_attempts,
-            "timeout_seconds": new.timeout_seconds,
-            "inputs": new.inputs,
-            "secret_inputs": new.secret_inputs,
-            "input_fingerprint": new.input_fingerprint,
-            "lease_token": 0,
-            "cancel_requested": False,
-            "run_after": now,
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
+    values = {
+        "id": new.id,
+        "workspace_id": new.workspace_id,
+        "process_id": new.process_id,
+        "version_id": new.version_id,
+        "deployment_id": new.deployment_id,
+        "environment_id": new.environment_id,
+        "client_execution_id": new.client_execution_id,
+        "status": Status.QUEUED.value,
+        "attempt": 1,
+        "max_attempts": new.max_attempts,
+        "timeout_seconds": new.timeout_seconds,
+        "inputs": new.inputs,
+        "secret_inputs": new.secret_inputs,
+        "input_fingerprint": new.input_fingerprint,
+        "lease_token": 0,
+        "cancel_requested": False,
+        "run_after": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    inserted = tx.conn.execute(_INSERT[tx.conn.dialect.name], values).first() is not None
     if inserted:
         tx.emit(WorkAvailable(new.environment_id))
         tx.emit(ExecutionChanged(new.id, Status.QUEUED.value))
         return (
-            _execution(tx.conn.execute(_SELECT.where(executions.c.id == new.id)).one()),
+            Execution(
+                id=new.id,
+                workspace_id=new.workspace_id,
+                process_id=new.process_id,
+                process_name=new.process_name,
+                version_id=new.version_id,
+                version_number=new.version_number,
+                deployment_id=new.deployment_id,
+                environment_id=new.environment_id,
+                environment_name=new.environment_name,
+                client_execution_id=new.client_execution_id,
+                status=Status.QUEUED,
+                attempt=1,
+                max_attempts=new.max_attempts,
+                timeout_seconds=new.timeout_seconds,
+                inputs=new.inputs,
+                result=None,
+                error_code=None,
+                error_message=None,
+                runtime_id=None,
+                runtime_name=None,
+                cancel_requested=False,
+                created_at=now,
+                started_at=None,
+                finished_at=None,
+                updated_at=now,
+                input_fingerprint=new.input_fingerprint,
+            ),
             True,
         )
     row = tx.conn.execute(

@@ -1,0 +1,86 @@
+"""The database gateway: group commit, per-write failure isolation, events after commit."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from runplane.domain.events import DomainEvent, WorkAvailable
+from runplane.store.database import Database, Tx
+from runplane.store.schema import workspaces
+from tests.conftest import isolated_engine
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class Boom(Exception):
+    """A write that fails after it wrote something."""
+
+
+def _insert(name: str, fail: bool = False):  # type: ignore[no-untyped-def]
+    def op(tx: Tx) -> str:
+        tx.conn.execute(workspaces.insert().values(id=name, name=name, created_at=NOW))
+        tx.emit(WorkAvailable(name))
+        if fail:
+            raise Boom(name)
+        return name
+
+    return op
+
+
+async def _run(db: Database, count: int) -> tuple[list[object], list[DomainEvent]]:
+    delivered: list[DomainEvent] = []
+    db.on_events = delivered.extend
+    db.start()
+    try:
+        results = await asyncio.gather(
+            *(db.write(_insert(f"ws{i}", fail=i % 3 == 0)) for i in range(count)),
+            return_exceptions=True,
+        )
+    finally:
+        await db.close()
+    return results, delivered
+
+
+@pytest.mark.parametrize("count", [1, 2, 50])
+def test_a_failing_write_is_undone_alone_and_others_commit(
+    backend: str, tmp_path: Path, count: int
+) -> None:
+    with isolated_engine(backend, tmp_path) as engine:
+        db = Database(str(engine.url.render_as_string(hide_password=False)))
+        _share_engine(db, engine)
+        results, delivered = asyncio.run(_run(db, count))
+        expected_ok = {f"ws{i}" for i in range(count) if i % 3}
+        assert {r for r in results if isinstance(r, str)} == expected_ok
+        assert sum(isinstance(r, Boom) for r in results) == count - len(expected_ok)
+        with engine.connect() as conn:
+            stored = set(conn.scalars(select(workspaces.c.name)))
+        assert stored == expected_ok
+        assert {e.environment_id for e in delivered if isinstance(e, WorkAvailable)} == expected_ok
+
+
+def test_many_concurrent_writes_share_commits(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'g.db'}")
+    db.migrate()
+
+    async def go() -> None:
+        db.start()
+        try:
+            await asyncio.gather(*(db.write(_insert(f"w{i}")) for i in range(200)))
+        finally:
+            await db.close()
+
+    asyncio.run(go())
+    assert db.writes == 200
+    assert db.batches < 200  # group commit: fewer transactions than writes
+
+
+def _share_engine(db: Database, engine: Engine) -> None:
+    """Use the test's isolated engine (its PostgreSQL schema) for writes and reads."""
+    db.engine.dispose()
+    db.engine = engine
+    db.read_engine = engine
