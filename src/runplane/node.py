@@ -47,7 +47,7 @@ class Node:
         await asyncio.to_thread(db.migrate)
         db.start()
         ctx = Context(db=db, settings=s)
-        db.on_events = ctx.hub.publish
+        db.on_events = ctx.publish
         ctx.workspace_id = await db.write(lambda tx: catalog.bootstrap(tx, ctx.clock()))
         self._ctx = ctx
         if s.demo:

@@ -501,3 +501,41 @@ def test_queued_cancel_is_immediate(start_server: ServerFactory) -> None:
         wait_until(
             lambda: c.get(f"/api/v1/executions/{r.json()['id']}").json()["status"] == "cancelled"
         )
+
+
+def test_deploy_changes_apply_to_the_very_next_trigger(
+    client: httpx.Client, tmp_path: Path
+) -> None:
+    folder = make_process(
+        tmp_path,
+        "flip",
+        manifest='entrypoint = "main:main"\n[parameters.v]\ntype = "integer"\ndefault = 0',
+        code="def main(v):\n    return {'v': v}\n",
+    )
+    deploy(client, folder, inputArguments={"v": 1})
+    url = "/api/v1/processes/flip/executions"
+    assert client.post(url, params={"wait": 20}, json={}).json()["result"] == {"v": 1}
+    r = client.put(
+        "/api/v1/processes/flip/deployments/production", json={"inputArguments": {"v": 2}}
+    )
+    assert r.status_code == 200
+    assert client.post(url, params={"wait": 20}, json={}).json()["result"] == {"v": 2}
+    assert client.delete("/api/v1/processes/flip/deployments/production").status_code == 204
+    assert_problem(client.post(url, json={}), 409, "process_not_invokable")
+
+
+def test_bad_wait_and_idempotency_key_are_named(client: httpx.Client) -> None:
+    url = "/api/v1/processes/hello/executions"
+    for wait in ("soon", "-1", "nan", "99999"):
+        body = assert_problem(
+            client.post(url, params={"wait": wait}, json={}), 422, "invalid_request"
+        )
+        assert body["errors"][0]["name"] == "wait"
+    body = assert_problem(
+        client.post(url, json={}, headers={"Idempotency-Key": "k" * 256}), 422, "invalid_request"
+    )
+    assert body["errors"][0]["name"] == "Idempotency-Key"
+    body = assert_problem(
+        client.put(url, json={"executionId": "", "inputArguments": {}}), 422, "invalid_request"
+    )
+    assert body["errors"][0]["name"] == "executionId"

@@ -31,4 +31,11 @@ class LogAppended:
     execution_id: str
 
 
-DomainEvent = ExecutionChanged | WorkAvailable | LogAppended
+@dataclass(frozen=True)
+class CatalogChanged:
+    """A deployment of a process was created, changed or removed."""
+
+    process_id: str
+
+
+DomainEvent = ExecutionChanged | WorkAvailable | LogAppended | CatalogChanged

@@ -13,10 +13,8 @@ from runplane.domain.ids import new_id
 from runplane.domain.model import Execution, LogChunk, Page
 from runplane.domain.params import effective_inputs, fingerprint, split_secrets
 from runplane.domain.states import Status
-from runplane.manifest import ProcessSpec
 from runplane.service.context import Context
 from runplane.service.hub import wait_for
-from runplane.store import catalog as catalog_store
 from runplane.store import executions as store
 from runplane.store.database import Tx
 
@@ -59,12 +57,11 @@ async def start(ctx: Context, req: StartRequest) -> tuple[Execution, bool]:
     now = ctx.clock()
 
     def op(tx: Tx) -> tuple[Execution, bool]:
-        dep, spec_data, version_secrets, dep_secrets = catalog_store.trigger_target(
-            tx.conn, ctx.workspace_id, req.process, req.environment
+        target = ctx.targets.get(tx, ctx.workspace_id, req.process, req.environment)
+        dep, spec = target.deployment, target.spec
+        inputs, problems = effective_inputs(
+            spec.parameters, target.run_configuration, req.input_arguments
         )
-        spec = ProcessSpec.from_dict(spec_data, version_secrets)
-        run_config = {**dep.input_arguments, **dep_secrets}
-        inputs, problems = effective_inputs(spec.parameters, run_config, req.input_arguments)
         if problems:
             raise errors.InvalidInputArguments(
                 f"{len(problems)} problem(s) with the input arguments: "

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, bindparam, func, select
 
 from runplane.domain import errors
+from runplane.domain.events import CatalogChanged
 from runplane.domain.ids import new_id
 from runplane.domain.model import Deployment, Environment, Process, Version
 from runplane.store.database import Tx
@@ -310,6 +311,7 @@ def put_deployment(
         dep_id = existing
         conn.execute(deployments.update().where(deployments.c.id == dep_id).values(**values))
     row = conn.execute(_select_deployments().where(deployments.c.id == dep_id)).one()
+    tx.emit(CatalogChanged(process.id))
     return _deployment(row), existing is None
 
 
@@ -327,6 +329,7 @@ def delete_deployment(tx: Tx, process: Process, environment: Environment) -> Non
         raise errors.DeploymentNotFound(
             f"Process {process.name!r} is not deployed to {environment.name!r}."
         )
+    tx.emit(CatalogChanged(process.id))
 
 
 def list_deployments(
