@@ -24,6 +24,8 @@ from runplane.service.context import Context
 
 router = APIRouter(prefix="/api/v1", tags=["executions"])
 
+TRIGGER_PATH = "/api/v1/processes/{process}/executions"
+
 WaitQuery = Annotated[
     float,
     Query(
