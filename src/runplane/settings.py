@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     drain_timeout_seconds: float = Field(default=10.0, ge=0)
     max_wait_seconds: float = Field(default=60.0, gt=0)
     log_level: str = "info"
+    telemetry: bool = False  # FastAPI's OpenTelemetry spans/metrics/logs (needs a provider)
 
     @property
     def resolved_database_url(self) -> str:

@@ -147,12 +147,19 @@ _SQLITE_INSERT_SQL = str(_SQLITE_INSERT)
 _SQLITE_INSERT_ORDER = tuple(_SQLITE_INSERT.positiontup or ())
 
 
-def _sqlite_param(key: str, value: Any) -> Any:
-    if key in _JSON_COLUMNS:
-        return orjson.dumps(value).decode()
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime(_SQLITE_DATETIME)
-    return value
+_SQLITE_JSON_AT = tuple(i for i, k in enumerate(_SQLITE_INSERT_ORDER) if k in _JSON_COLUMNS)
+_SQLITE_DATETIME_AT = tuple(
+    i for i, k in enumerate(_SQLITE_INSERT_ORDER) if k in ("run_after", "created_at", "updated_at")
+)
+
+
+def _sqlite_params(values: dict[str, Any]) -> list[Any]:
+    params = [values[k] for k in _SQLITE_INSERT_ORDER]
+    for i in _SQLITE_JSON_AT:
+        params[i] = orjson.dumps(params[i]).decode()
+    for i in _SQLITE_DATETIME_AT:
+        params[i] = params[i].astimezone(UTC).strftime(_SQLITE_DATETIME)
+    return params
 
 
 def _insert_execution(conn: Connection, values: dict[str, Any]) -> bool:
@@ -168,10 +175,7 @@ def _insert_execution(conn: Connection, values: dict[str, Any]) -> bool:
         return conn.execute(_INSERT[conn.dialect.name], values).first() is not None
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(
-            _SQLITE_INSERT_SQL,
-            tuple(_sqlite_param(k, values[k]) for k in _SQLITE_INSERT_ORDER),
-        )
+        cursor.execute(_SQLITE_INSERT_SQL, _sqlite_params(values))
         return cursor.fetchone() is not None
     finally:
         cursor.close()
