@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from runplane.domain.errors import InvalidManifest
-from runplane.domain.params import Parameter, ParamType, json_type_name, matches
+from runplane.domain.params import Parameter, ParamType, json_type_name, matches, out_of_range
 
 MANIFEST_FILE = "runplane.toml"
 DEFAULT_TIMEOUT_SECONDS = 3600.0
@@ -224,7 +224,11 @@ def parse_manifest(text: str) -> ProcessSpec:
         if p is None:
             continue
         has_default = "default" in p.model_fields_set
-        if has_default and not matches(p.type, p.default):
+        if has_default and out_of_range({pname: p.default}):
+            problems.append(
+                _problem(f"{key}.default", "integers must fit in 64 bits", "out_of_range")
+            )
+        elif has_default and not matches(p.type, p.default):
             problems.append(
                 _problem(
                     f"{key}.default",

@@ -539,3 +539,16 @@ def test_bad_wait_and_idempotency_key_are_named(client: httpx.Client) -> None:
         client.put(url, json={"executionId": "", "inputArguments": {}}), 422, "invalid_request"
     )
     assert body["errors"][0]["name"] == "executionId"
+
+
+def test_huge_integers_are_refused_clearly_and_nothing_stored(client: httpx.Client) -> None:
+    before = count(client, "strict")
+    r = client.post(
+        "/api/v1/processes/strict/executions",
+        content=b'{"environment": "production", "inputArguments": '
+        b'{"amount": 1, "count": 123456789012345678901234567890}}',
+        headers={"Content-Type": "application/json"},
+    )
+    body = assert_problem(r, 422, "invalid_input_arguments")
+    assert [p["name"] for p in body["errors"]] == ["count"]
+    assert count(client, "strict") == before

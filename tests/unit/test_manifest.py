@@ -99,3 +99,14 @@ def test_durations(text: str | int, seconds: float) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError, match=r"."):
         parse_duration(text)
+
+
+def test_default_beyond_64_bits_is_refused() -> None:
+    with pytest.raises(InvalidManifest) as info:
+        parse_manifest(
+            '[process]\nname="x"\nentrypoint="a:b"\n[parameters.n]\ntype="integer"\n'
+            "default = 99999999999999999999999\n"
+        )
+    assert [(p["name"], p["code"]) for p in info.value.problems] == [
+        ("parameters.n.default", "out_of_range")
+    ]

@@ -64,3 +64,11 @@ def test_fingerprint_ignores_key_order_but_not_values_or_environment() -> None:
     assert a == fingerprint("env", {"b": 2, "a": 1})
     assert a != fingerprint("env", {"a": 1, "b": 3})
     assert a != fingerprint("other", {"a": 1, "b": 2})
+
+
+def test_integers_beyond_64_bits_are_named_anywhere_in_a_value() -> None:
+    from runplane.domain.params import out_of_range
+
+    got = out_of_range({"a": 2**70, "b": {"deep": [1, -(2**64)]}, "c": 2**63, "d": True})
+    assert [p["name"] for p in got] == ["a", "b"]
+    assert all(p["code"] == "out_of_range" for p in got)

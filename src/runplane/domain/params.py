@@ -175,11 +175,35 @@ def split_secrets(
     return public, secrets
 
 
+def out_of_range(inputs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Problems for values JSON storage cannot hold: integers beyond 64 bits, anywhere."""
+
+    def fits(value: Any) -> bool:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return -(2**63) <= value < 2**64
+        if isinstance(value, dict):
+            return all(fits(v) for v in value.values())
+        if isinstance(value, list):
+            return all(fits(v) for v in value)
+        return True
+
+    return [
+        {
+            "name": name,
+            "code": "out_of_range",
+            "detail": "Integers must fit in 64 bits.",
+        }
+        for name, value in inputs.items()
+        if not fits(value)
+    ]
+
+
 def fingerprint(environment_id: str, inputs: Mapping[str, Any]) -> str:
     """A digest of a trigger's meaning, to tell a repeat from a different request.
 
     Computed over the validated effective inputs (not the raw bytes), so key
     order, whitespace and spelled-out defaults do not make a repeat "different".
+    Canonical form: compact JSON, keys sorted at every level, UTF-8.
     """
     canonical = json.dumps(
         {"environment": environment_id, "inputs": inputs},

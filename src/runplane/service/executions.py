@@ -11,7 +11,7 @@ from typing import Any
 from runplane.domain import errors
 from runplane.domain.ids import new_id
 from runplane.domain.model import Execution, LogChunk, Page
-from runplane.domain.params import effective_inputs, fingerprint, split_secrets
+from runplane.domain.params import effective_inputs, fingerprint, out_of_range, split_secrets
 from runplane.domain.states import Status
 from runplane.service.context import Context
 from runplane.service.hub import wait_for
@@ -62,6 +62,7 @@ async def start(ctx: Context, req: StartRequest) -> tuple[Execution, bool]:
         inputs, problems = effective_inputs(
             spec.parameters, target.run_configuration, req.input_arguments
         )
+        problems += out_of_range(req.input_arguments)
         if problems:
             raise errors.InvalidInputArguments(
                 f"{len(problems)} problem(s) with the input arguments: "
