@@ -239,12 +239,19 @@ def test_unknown_process_is_404(client: httpx.Client) -> None:
 
 
 def test_process_not_deployed_to_the_environment_is_409(client: httpx.Client) -> None:
+    before = count(client, "boom")
     r = client.post(
-        "/api/v1/processes/strict/executions",
-        json={"inputArguments": {"amount": 1}, "environment": "sandbox"},
+        "/api/v1/processes/boom/executions",
+        json={"inputArguments": {}, "environment": "sandbox"},
     )
-    assert_problem(r, 409, "process_not_deployed")
-    assert count(client, "strict") == count(client, "strict")
+    body = assert_problem(r, 409, "process_not_deployed")
+    assert body["environment"] == "sandbox"
+    assert count(client, "boom") == before
+    r = client.post(
+        "/api/v1/processes/boom/executions", json={"inputArguments": {}, "environment": "moon"}
+    )
+    assert_problem(r, 404, "environment_not_found")
+    assert count(client, "boom") == before
 
 
 def test_not_invokable_is_409_and_nothing_stored(client: httpx.Client) -> None:
