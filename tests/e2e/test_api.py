@@ -400,7 +400,10 @@ def test_logs_follow_streams_while_running_and_cancel_kills(client: httpx.Client
     done = wait_terminal(client, eid, timeout=20)
     assert done["status"] == "cancelled" and done["error"]["code"] == "CANCELLED"
     assert done["durationMs"] < 20_000
-    assert_problem(client.post(f"/api/v1/executions/{eid}/cancel"), 409, "execution_finished")
+    again = assert_problem(
+        client.post(f"/api/v1/executions/{eid}/cancel"), 409, "execution_finished"
+    )
+    assert again["executionStatus"] == "cancelled"
 
 
 def test_list_filters_and_paginates_with_a_url_safe_cursor(client: httpx.Client) -> None:
@@ -444,7 +447,8 @@ def test_unknown_ids_and_routes_are_problems(client: httpx.Client) -> None:
         client.get("/api/v1/processes/hello/executions/nope"), 404, "execution_not_found"
     )
     assert_problem(client.get("/api/v1/nothing-here"), 404, "not_found")
-    assert_problem(client.delete("/api/v1/executions"), 405, "method_not_allowed")
+    body = assert_problem(client.delete("/api/v1/executions"), 405, "method_not_allowed")
+    assert body["title"] == "This method is not allowed on this resource."
 
 
 def test_openapi_document_lists_the_routes(client: httpx.Client) -> None:
@@ -559,3 +563,81 @@ def test_huge_integers_are_refused_clearly_and_nothing_stored(client: httpx.Clie
     body = assert_problem(r, 422, "invalid_input_arguments")
     assert [p["name"] for p in body["errors"]] == ["count"]
     assert count(client, "strict") == before
+
+
+def test_identical_put_retry_is_204_even_after_the_deployment_changed(
+    client: httpx.Client, tmp_path: Path
+) -> None:
+    folder = make_process(
+        tmp_path,
+        "retryable",
+        manifest='entrypoint = "main:main"\n[parameters.v]\ntype = "integer"\ndefault = 0',
+        code="def main(v):\n    return {'v': v}\n",
+    )
+    deploy(client, folder, inputArguments={"v": 1})
+    url = "/api/v1/processes/retryable/executions"
+    body = {"executionId": "lost-response-1", "inputArguments": {}}
+    assert client.put(url, json=body).status_code == 201
+    client.put(
+        "/api/v1/processes/retryable/deployments/production", json={"inputArguments": {"v": 2}}
+    )
+    assert client.put(url, json=body).status_code == 204
+    client.delete("/api/v1/processes/retryable/deployments/production")
+    assert client.put(url, json=body).status_code == 204
+    other = client.put(url, json={**body, "inputArguments": {"v": 3}})
+    assert other.status_code == 409  # a different request is never a repeat
+
+
+def test_plain_log_is_complete_beyond_one_page(client: httpx.Client, tmp_path: Path) -> None:
+    folder = make_process(
+        tmp_path,
+        "chatty",
+        manifest='entrypoint = "main:main"',
+        code="import sys, time\n\ndef main():\n"
+        "    for i in range(1500):\n        print(f'line {i}', flush=True)\n"
+        "        if i % 100 == 0:\n            time.sleep(0.25)\n",
+    )
+    deploy(client, folder)
+    r = client.post("/api/v1/processes/chatty/executions", json={})
+    done = wait_terminal(client, r.json()["id"])
+    assert done["status"] == "succeeded"
+    text = client.get(f"/api/v1/executions/{done['id']}/logs").text
+    assert text.splitlines() == [f"line {i}" for i in range(1500)]
+
+
+def test_links_percent_encode_the_client_execution_id(client: httpx.Client) -> None:
+    odd = "batch 7/run?x=1#a%2F"
+    r = client.put(
+        "/api/v1/processes/hello/executions", json={"executionId": odd, "inputArguments": {}}
+    )
+    link = r.json()["links"]["byExecutionId"]
+    assert " " not in link and "?" not in link and "#" not in link
+    again = client.get(link)
+    assert again.status_code == 200 and again.json()["executionId"] == odd
+
+
+def test_empty_post_body_starts_with_defaults(client: httpx.Client) -> None:
+    r = client.post("/api/v1/processes/hello/executions", params={"wait": 20})
+    assert r.status_code == 201 and r.json()["result"] == {"greeting": "Hello, world!"}
+
+
+def test_float_that_coerces_to_a_huge_integer_is_refused(client: httpx.Client) -> None:
+    r = client.post(
+        "/api/v1/processes/strict/executions",
+        json={"environment": "production", "inputArguments": {"amount": 1, "count": 1e300}},
+    )
+    body = assert_problem(r, 422, "invalid_input_arguments")
+    assert [p["name"] for p in body["errors"]] == ["count"]
+
+
+def test_embedded_runtime_is_listed_with_a_fresh_heartbeat(client: httpx.Client) -> None:
+    first = client.get("/api/v1/runtimes").json()["items"]
+    assert len(first) == 1 and first[0]["state"] == "online" and first[0]["slots"] == 4
+    # The test servers use a 3 s lease TTL, so a heartbeat comes every second.
+    wait_until(
+        lambda: (
+            client.get("/api/v1/runtimes").json()["items"][0]["lastHeartbeatAt"]
+            > first[0]["lastHeartbeatAt"]
+        ),
+        timeout=10,
+    )

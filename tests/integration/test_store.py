@@ -82,6 +82,7 @@ class World:
             inputs={"x": x},
             secret_inputs={},
             input_fingerprint=fingerprint(self.env.id, {"x": x}),
+            request_fingerprint=fingerprint("", {"x": x}),
             process_name="bot",
             version_number=self.version.number,
             environment_name="production",

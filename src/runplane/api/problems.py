@@ -30,7 +30,7 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 _HTTP_CODES = {
     400: errors.BadRequest,
     404: errors.NotFound,
-    405: errors.RunplaneError,
+    405: errors.MethodNotAllowed,
     409: errors.Conflict,
     413: errors.PayloadTooLarge,
     415: errors.UnsupportedMediaType,
@@ -105,16 +105,19 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         cls = _HTTP_CODES.get(exc.status_code, errors.RunplaneError)
         err = cls(str(exc.detail))
-        err.status = exc.status_code
         if exc.status_code == 404:
             err = errors.NotFound(f"No route {request.method} {request.url.path}.")
         elif exc.status_code == 405:
-            err.code = "method_not_allowed"
+            err = errors.MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}.")
+        elif cls is errors.RunplaneError:
+            err.status = exc.status_code
         return problem_response(err, request.url.path, headers=exc.headers)
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return problem_response(errors.RunplaneError("An unexpected error occurred."))
+        return problem_response(
+            errors.RunplaneError("An unexpected error occurred."), request.url.path
+        )
 
     app.add_exception_handler(errors.RunplaneError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)

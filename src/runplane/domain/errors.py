@@ -3,6 +3,7 @@
 ```
 RunplaneError (500 internal)
 ├── BadRequest (400)            MalformedJson
+├── MethodNotAllowed (405)
 ├── NotFound (404)              WorkspaceNotFound, EnvironmentNotFound, ProcessNotFound,
 │                               VersionNotFound, DeploymentNotFound, ExecutionNotFound
 ├── Conflict (409)              ExecutionIdConflict, ProcessNotDeployed, ProcessNotInvokable,
@@ -102,6 +103,13 @@ class ExecutionNotFound(NotFound):
     """No execution with this id."""
 
     code = "execution_not_found"
+
+
+class MethodNotAllowed(RunplaneError):
+    """This method is not allowed on this resource."""
+
+    status = 405
+    code = "method_not_allowed"
 
 
 class Conflict(RunplaneError):

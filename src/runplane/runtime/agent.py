@@ -106,6 +106,23 @@ class Agent:
         self.bundle_dir.mkdir(parents=True, exist_ok=True)
         self.runtime = await self.gateway.register(self.name, self.environment, self.slots)
         log.info("runtime %s online with %d slot(s)", self.name, self.slots)
+        beat = asyncio.create_task(self._beat(), name="runtime-heartbeat")
+        try:
+            await self._claim_loop()
+        finally:
+            beat.cancel()
+
+    async def _beat(self) -> None:
+        """Keep the registration's last heartbeat fresh while the agent runs."""
+        assert self.runtime is not None
+        while True:
+            await asyncio.sleep(self.heartbeat_interval)
+            try:
+                await self.gateway.touch(self.runtime, "online")
+            except Exception:
+                log.exception("runtime heartbeat failed")
+
+    async def _claim_loop(self) -> None:
         while not self._stopping.is_set():
             await self._free.acquire()
             if self._stopping.is_set():

@@ -56,13 +56,23 @@ async def start(ctx: Context, req: StartRequest) -> tuple[Execution, bool]:
     server_id = new_id()
     now = ctx.clock()
 
+    request_fp = fingerprint(req.environment or "", req.input_arguments)
+
     def op(tx: Tx) -> tuple[Execution, bool]:
+        if req.execution_id is not None:
+            # The same request again is a repeat whatever happened to the deployment
+            # since (a client retrying after a lost response must get its 204).
+            repeat = store.find_repeat(
+                tx.conn, ctx.workspace_id, req.process, req.execution_id, request_fp
+            )
+            if repeat is not None:
+                return repeat, False
         target = ctx.targets.get(tx, ctx.workspace_id, req.process, req.environment)
         dep, spec = target.deployment, target.spec
         inputs, problems = effective_inputs(
             spec.parameters, target.run_configuration, req.input_arguments
         )
-        problems += out_of_range(req.input_arguments)
+        problems += out_of_range(inputs)
         if problems:
             raise errors.InvalidInputArguments(
                 f"{len(problems)} problem(s) with the input arguments: "
@@ -86,6 +96,7 @@ async def start(ctx: Context, req: StartRequest) -> tuple[Execution, bool]:
                 inputs=public,
                 secret_inputs=secret,
                 input_fingerprint=fingerprint(dep.environment_id, inputs),
+                request_fingerprint=request_fp,
                 process_name=dep.process_name,
                 version_number=dep.version_number,
                 environment_name=dep.environment_name,
@@ -165,13 +176,25 @@ async def cancel(ctx: Context, execution_id: str) -> Execution:
 
 
 async def logs(ctx: Context, execution_id: str, after_id: int = 0) -> list[LogChunk]:
-    """The log chunks of an execution (every attempt), in order."""
+    """One page (up to LOG_PAGE_CHUNKS) of an execution's log chunks after `after_id`."""
 
     def op(conn: Any) -> list[LogChunk]:
         store.get_execution(conn, ctx.workspace_id, execution_id)
         return store.read_logs(conn, execution_id, after_id, LOG_PAGE_CHUNKS)
 
     return await ctx.db.read(op)
+
+
+async def all_logs(ctx: Context, execution_id: str) -> AsyncIterator[LogChunk]:
+    """Every log chunk of an execution so far, page by page."""
+    after = 0
+    while True:
+        chunks = await logs(ctx, execution_id, after)
+        for chunk in chunks:
+            yield chunk
+        if len(chunks) < LOG_PAGE_CHUNKS:
+            return
+        after = chunks[-1].id
 
 
 async def follow_logs(ctx: Context, execution_id: str) -> AsyncIterator[LogChunk]:

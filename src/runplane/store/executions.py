@@ -52,6 +52,7 @@ class NewExecution:
     inputs: dict[str, Any]
     secret_inputs: dict[str, Any]
     input_fingerprint: str
+    request_fingerprint: str
     process_name: str
     version_number: int
     environment_name: str
@@ -118,6 +119,7 @@ _INSERT = {
 }
 
 _INSERT_COLUMNS = (
+    "request_fingerprint",
     "id",
     "workspace_id",
     "process_id",
@@ -202,6 +204,7 @@ def create_execution(tx: Tx, new: NewExecution, now: datetime) -> tuple[Executio
         "inputs": new.inputs,
         "secret_inputs": new.secret_inputs,
         "input_fingerprint": new.input_fingerprint,
+        "request_fingerprint": new.request_fingerprint,
         "lease_token": 0,
         "cancel_requested": False,
         "run_after": now,
@@ -257,6 +260,25 @@ def create_execution(tx: Tx, new: NewExecution, now: datetime) -> tuple[Executio
             id=row.id,
         )
     return _execution(row), False
+
+
+def find_repeat(
+    conn: Connection,
+    ws_id: str,
+    process_name: str,
+    client_execution_id: str,
+    request_fingerprint: str,
+) -> Execution | None:
+    """The execution this exact request (same id, same request as sent) already made."""
+    row = conn.execute(
+        _SELECT.where(
+            processes.c.workspace_id == ws_id,
+            processes.c.name == process_name,
+            executions.c.client_execution_id == client_execution_id,
+            executions.c.request_fingerprint == request_fingerprint,
+        )
+    ).first()
+    return None if row is None else _execution(row)
 
 
 def get_execution(conn: Connection, ws_id: str, execution_id: str) -> Execution:
@@ -575,7 +597,8 @@ def request_cancel(tx: Tx, ws_id: str, execution_id: str, now: datetime) -> Exec
     status = Status(row.status)
     if status.terminal:
         raise errors.ExecutionFinished(
-            f"The execution already ended with status {status.value!r}.", status=status.value
+            f"The execution already ended with status {status.value!r}.",
+            executionStatus=status.value,
         )
     if status is Status.QUEUED:
         _transition(tx, row, Event.CANCEL, now)

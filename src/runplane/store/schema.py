@@ -156,6 +156,9 @@ executions = Table(
     Column("inputs", JSON, nullable=False),  # effective inputs, secrets masked
     Column("secret_inputs", JSON, nullable=False),  # secret parameters only
     Column("input_fingerprint", String(64), nullable=False),
+    # the request as sent (environment + input arguments): a repeat of it is a repeat
+    # even after the deployment's defaults changed
+    Column("request_fingerprint", String(64), nullable=True),
     Column("result", JSON, nullable=True),
     Column("error_code", String(100), nullable=True),
     Column("error_message", Text, nullable=True),

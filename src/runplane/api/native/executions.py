@@ -85,8 +85,9 @@ def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
 
 
 async def _parse(adapter: TypeAdapter[Any], request: Request) -> Any:
+    raw = await request.body()
     try:
-        return adapter.validate_json(await request.body())
+        return adapter.validate_json(raw if raw.strip() else b"{}")
     except ValidationError as exc:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
@@ -245,8 +246,13 @@ async def cancel_execution(execution_id: str, ctx: Ctx) -> Response:
 async def execution_logs(execution_id: str, ctx: Ctx, follow: bool = False) -> Response:
     """The execution's log as text; `?follow=true` streams it until the execution ends."""
     if not follow:
-        text, _ = render.log_text(await svc.logs(ctx, execution_id))
-        return PlainTextResponse(text)
+        await svc.get(ctx, execution_id)  # 404 before anything else
+        parts: list[str] = []
+        attempt = None
+        async for chunk in svc.all_logs(ctx, execution_id):
+            text, attempt = render.log_text([chunk], attempt)
+            parts.append(text)
+        return PlainTextResponse("".join(parts))
     await svc.get(ctx, execution_id)  # a 404 must come before the 200 starts streaming
 
     async def body() -> AsyncIterator[str]:

@@ -29,7 +29,7 @@ class DeployBody(BaseModel):
         default_factory=dict, description="Default input arguments of every execution."
     )
     invokable: bool = True
-    concurrencyLimit: int | None = Field(default=None, ge=1)
+    concurrencyLimit: int | None = Field(default=None, ge=1, le=1_000_000)
 
 
 @router.get("/processes")

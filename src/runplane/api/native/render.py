@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from starlette.responses import Response
@@ -56,7 +57,10 @@ def execution(e: Execution) -> dict[str, Any]:
         "durationMs": e.duration_ms,
         "links": {
             "self": link,
-            "byExecutionId": f"{API}/processes/{e.process_name}/executions/{e.client_execution_id}",
+            "byExecutionId": (
+                f"{API}/processes/{quote(e.process_name, safe='')}"
+                f"/executions/{quote(e.client_execution_id, safe='')}"
+            ),
             "logs": f"{link}/logs",
             "cancel": f"{link}/cancel",
         },
@@ -101,15 +105,15 @@ def environment(env: Environment) -> dict[str, Any]:
     return {"name": env.name, "createdAt": ts(env.created_at)}
 
 
-def runtime(rt: Runtime, environments: dict[str, str]) -> dict[str, Any]:
-    """A registered runtime."""
+def runtime(rt: Runtime, environments: dict[str, str], *, silent: bool = False) -> dict[str, Any]:
+    """A registered runtime; an `online` one silent for longer than a lease is `unresponsive`."""
     return {
         "name": rt.name,
         "environment": environments.get(rt.environment_id) if rt.environment_id else None,
         "slots": rt.slots,
         "labels": rt.labels,
         "version": rt.version,
-        "state": rt.state,
+        "state": "unresponsive" if silent and rt.state == "online" else rt.state,
         "startedAt": ts(rt.started_at),
         "lastHeartbeatAt": ts(rt.last_heartbeat_at),
     }

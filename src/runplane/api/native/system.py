@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter
 from starlette.responses import Response
 
@@ -24,4 +26,12 @@ async def health() -> Response:
 async def list_runtimes(ctx: Ctx) -> Response:
     """Registered runtimes with their state and last heartbeat."""
     envs = {e.id: e.name for e in await catalog.list_environments(ctx)}
-    return JSON({"items": [render.runtime(r, envs) for r in await leases.list_runtimes(ctx)]})
+    silent_since = ctx.clock() - timedelta(seconds=ctx.settings.lease_ttl_seconds)
+    return JSON(
+        {
+            "items": [
+                render.runtime(r, envs, silent=r.last_heartbeat_at < silent_since)
+                for r in await leases.list_runtimes(ctx)
+            ]
+        }
+    )

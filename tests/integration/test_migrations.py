@@ -1,0 +1,49 @@
+"""Migrations: every revision applies in order on both backends and keeps the data."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, inspect, text
+
+from runplane.store.database import create_sqlalchemy_engine
+from runplane.store.migrate import upgrade
+from tests.support import postgres_url
+
+
+def _engine(backend: str, tmp_path: Path, schema: str):  # type: ignore[no-untyped-def]
+    if backend == "sqlite":
+        return create_sqlalchemy_engine(f"sqlite:///{tmp_path / 'm.db'}"), None
+    admin = create_engine(postgres_url().replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    eng = create_sqlalchemy_engine(
+        postgres_url(), connect_args={"options": f"-csearch_path={schema}"}
+    )
+    return eng, admin
+
+
+def test_upgrade_from_the_first_revision_keeps_rows(backend: str, tmp_path: Path) -> None:
+    schema = f"m_{uuid.uuid4().hex[:10]}"
+    engine, admin = _engine(backend, tmp_path, schema)
+    try:
+        upgrade(engine, "0001")
+        with engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO workspaces (id, name, created_at) VALUES ('w', 'default', :t)"),
+                {"t": "2026-01-01 00:00:00"},
+            )
+        upgrade(engine)
+        upgrade(engine)  # idempotent at head
+        columns = {c["name"] for c in inspect(engine).get_columns("executions")}
+        assert "request_fingerprint" in columns
+        with engine.connect() as conn:
+            assert conn.scalar(text("SELECT name FROM workspaces")) == "default"
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
+    finally:
+        engine.dispose()
+        if admin is not None:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
