@@ -641,3 +641,15 @@ def test_embedded_runtime_is_listed_with_a_fresh_heartbeat(client: httpx.Client)
         ),
         timeout=10,
     )
+
+
+def test_openapi_documents_errors_as_problem_details(client: httpx.Client) -> None:
+    doc = client.get("/api/v1/openapi.json").json()
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+    assert "Problem" in doc["components"]["schemas"]
+    post = doc["paths"]["/api/v1/processes/{process}/executions"]["post"]
+    assert set(post["responses"]["422"]["content"]) == {"application/problem+json"}
+    assert set(post["responses"]["default"]["content"]) == {"application/problem+json"}
+    assert post["requestBody"]["content"]["application/json"]["schema"]["properties"][
+        "inputArguments"
+    ]

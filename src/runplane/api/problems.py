@@ -90,6 +90,60 @@ def _validation_problems(exc: RequestValidationError) -> errors.RunplaneError:
     return errors.InvalidRequest(f"The request is not valid: {names}.", problems=problems)
 
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details with a stable machine `code`.",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string", "example": "urn:runplane:problem:process_not_found"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string", "example": "process_not_found"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "One entry per problem, each naming what is wrong.",
+            "items": {
+                "type": "object",
+                "required": ["name", "code", "detail"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "code": {"type": "string"},
+                    "detail": {"type": "string"},
+                    "in": {"type": "string"},
+                    "file": {"type": "string"},
+                },
+            },
+        },
+    },
+    "additionalProperties": True,
+}
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite an OpenAPI document so every error response is a problem document.
+
+    FastAPI documents its own 422 shape; runplane answers every error,
+    validation included, as `application/problem+json`.
+    """
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    components["Problem"] = PROBLEM_SCHEMA
+    problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            for code, response in responses.items():
+                if code[0] in "45":
+                    response["content"] = problem
+                    response.setdefault("description", "Problem details")
+            responses.setdefault("422", {"description": "Invalid request", "content": problem})
+            responses["default"] = {"description": "Problem details", "content": problem}
+    return schema
+
+
 def install(app: FastAPI) -> None:
     """Register the exception handlers that render every error as a problem."""
 
