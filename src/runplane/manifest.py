@@ -224,7 +224,10 @@ def parse_manifest(text: str) -> ProcessSpec:
         if p is None:
             continue
         has_default = "default" in p.model_fields_set
-        if has_default and out_of_range({pname: p.default}):
+        default = p.default
+        if has_default and p.type is ParamType.INTEGER and isinstance(default, float):
+            default = int(default) if default.is_integer() else default
+        if has_default and out_of_range({pname: default}):
             problems.append(
                 _problem(f"{key}.default", "integers must fit in 64 bits", "out_of_range")
             )
@@ -240,7 +243,7 @@ def parse_manifest(text: str) -> ProcessSpec:
             name=pname,
             type=p.type,
             required=p.required,
-            default=p.default,
+            default=default,
             has_default=has_default,
             description=p.description,
         )

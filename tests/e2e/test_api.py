@@ -475,12 +475,13 @@ def test_deploy_refuses_bad_run_configuration(client: httpx.Client) -> None:
     )
     body = assert_problem(r, 422, "invalid_input_arguments")
     assert {p["name"] for p in body["errors"]} == {"count", "zzz"}
-    assert (
-        client.get("/api/v1/deployments", params={"process": "strict"}).json()["items"][0][
-            "environment"
-        ]
-        == "production"
+    stored = client.get("/api/v1/deployments", params={"process": "strict"}).json()["items"]
+    assert "sandbox" not in {d["environment"] for d in stored}
+    r = client.put(
+        "/api/v1/processes/strict/deployments/sandbox", json={"inputArguments": {"count": 1e20}}
     )
+    body = assert_problem(r, 422, "invalid_input_arguments")
+    assert [(p["name"], p["code"]) for p in body["errors"]] == [("count", "out_of_range")]
     assert_problem(
         client.put("/api/v1/processes/strict/deployments/moon", json={}),
         404,
@@ -653,3 +654,29 @@ def test_openapi_documents_errors_as_problem_details(client: httpx.Client) -> No
     assert post["requestBody"]["content"]["application/json"]["schema"]["properties"][
         "inputArguments"
     ]
+
+
+def test_out_of_range_version_numbers_are_422(client: httpx.Client) -> None:
+    assert_problem(
+        client.get("/api/v1/processes/hello/versions/99999999999999999999"), 422, "invalid_request"
+    )
+    r = client.put(
+        "/api/v1/processes/hello/deployments/sandbox", json={"version": 9223372036854775808}
+    )
+    assert_problem(r, 422, "invalid_request")
+
+
+def test_trigger_path_allows_put_and_post(client: httpx.Client) -> None:
+    r = client.get("/api/v1/processes/hello/executions")
+    assert_problem(r, 405, "method_not_allowed")
+    assert {m.strip() for m in r.headers["allow"].split(",")} == {"PUT", "POST"}
+
+
+def test_nul_in_a_client_execution_id_is_refused(client: httpx.Client) -> None:
+    r = client.put(
+        "/api/v1/processes/hello/executions",
+        content=b'{"executionId": "n\\u0000x", "inputArguments": {}}',
+        headers={"Content-Type": "application/json"},
+    )
+    problem = assert_problem(r, 422, "invalid_request")
+    assert problem["errors"][0]["name"] == "executionId"

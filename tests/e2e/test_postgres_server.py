@@ -5,11 +5,19 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.support import ServerFactory, postgres_available, postgres_url, wait_terminal
+from tests.support import (
+    ServerFactory,
+    deploy,
+    make_process,
+    postgres_available,
+    postgres_url,
+    wait_terminal,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -32,7 +40,7 @@ def pg_schema_url() -> Iterator[str]:
 
 
 def test_server_on_postgres_runs_the_seed_flow(
-    start_server: ServerFactory, pg_schema_url: str
+    start_server: ServerFactory, pg_schema_url: str, tmp_path: Path
 ) -> None:
     srv = start_server.start("--slots", "2", "--database-url", pg_schema_url)
     with srv.client() as c:
@@ -45,6 +53,26 @@ def test_server_on_postgres_runs_the_seed_flow(
         done = wait_terminal(c, first.json()["id"])
         assert done["status"] == "succeeded" and done["result"] == {"greeting": "Hello, Pg!"}
         assert "greeting Pg" in c.get(f"/api/v1/executions/{done['id']}/logs").text
+        # PostgreSQL text cannot hold NUL: in a log it is replaced, in an id refused.
+        nul = c.put(
+            url,
+            content=b'{"executionId": "n\\u0000x", "inputArguments": {}}',
+            headers={"Content-Type": "application/json"},
+        )
+        assert nul.status_code == 422 and "SQL" not in nul.text
+        assert c.get("/api/v1/executions/a%00b").status_code in (404, 422)
+        deploy(
+            c,
+            make_process(
+                tmp_path,
+                "nul",
+                manifest='entrypoint = "main:main"',
+                code="def main():\n    print('a\\x00b', flush=True)\n    return {}\n",
+            ),
+        )
+        printed = wait_terminal(c, c.post("/api/v1/processes/nul/executions", json={}).json()["id"])
+        assert printed["status"] == "succeeded"
+        assert "a\ufffdb" in c.get(f"/api/v1/executions/{printed['id']}/logs").text
     srv.stop()
     srv.start()  # migrations are idempotent; the data is still there
     with srv.client() as c:

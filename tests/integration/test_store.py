@@ -336,3 +336,46 @@ def test_concurrent_claimers_never_take_the_same_execution(engine: Engine) -> No
         t.join(60)
     assert not failures, failures
     assert len(claimed) == 40 and len(set(claimed)) == 40
+
+
+def test_a_full_deployment_never_hides_other_work(engine: Engine) -> None:
+    w = World(engine, limit=1)
+    for _ in range(executions.CLAIM_CANDIDATES + 8):
+        w.new()
+    spec = parse_manifest('[process]\nname = "other"\nentrypoint = "o:main"\n')
+    version, _ = write(
+        engine,
+        lambda tx: catalog.create_version(
+            tx, w.ws, "other", spec.to_dict(), {}, "c" * 64, b"zip", T0
+        ),
+    )
+    proc = read(engine, lambda c: catalog.get_process(c, w.ws, "other"))
+    dep, _ = write(
+        engine,
+        lambda tx: catalog.put_deployment(tx, proc, w.env, version, {}, {}, True, None, T0),
+    )
+    other_id = new_id()
+    item = executions.NewExecution(
+        id=other_id,
+        workspace_id=w.ws,
+        process_id=proc.id,
+        version_id=version.id,
+        deployment_id=dep.id,
+        environment_id=w.env.id,
+        client_execution_id=other_id,
+        max_attempts=1,
+        timeout_seconds=60,
+        inputs={},
+        secret_inputs={},
+        input_fingerprint="f",
+        request_fingerprint="f",
+        process_name="other",
+        version_number=1,
+        environment_name="production",
+    )
+    write(engine, lambda tx: executions.create_execution(tx, item, T0))
+    first = w.claim()
+    assert first is not None and first.execution_id != other_id
+    second = w.claim()
+    assert second is not None and second.execution_id == other_id
+    assert w.claim() is None

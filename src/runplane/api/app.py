@@ -69,8 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
     # routes ahead of FastAPI's skips its per-request routing and dependency layers
     # on the hot path (measured: docs/benchmarks.md). FastAPI's entries for the
     # same handlers stay, and document them in the OpenAPI schema.
-    app.router.routes[0:0] = [
-        Route(executions.TRIGGER_PATH, executions.put_execution, methods=["PUT"]),
-        Route(executions.TRIGGER_PATH, executions.post_execution, methods=["POST"]),
-    ]
+    app.router.routes.insert(
+        0, Route(executions.TRIGGER_PATH, executions.trigger, methods=["PUT", "POST"])
+    )
     return app

@@ -150,13 +150,19 @@ def effective_inputs(
                     "detail": f"Parameter {param.name!r} ({param.type.value}) is required.",
                 }
             )
-    # Integers may arrive as 3.0 from some JSON encoders: store them as ints.
-    for name, value in merged.items():
+    return coerce_integers(params, merged), problems
+
+
+def coerce_integers(params: Mapping[str, Parameter], values: Mapping[str, Any]) -> dict[str, Any]:
+    """Values with whole floats of integer parameters as ints (3.0 → 3; some JSON
+    encoders send integers that way)."""
+    out = dict(values)
+    for name, value in values.items():
         declared = params.get(name)
         is_int = declared is not None and declared.type is ParamType.INTEGER
         if is_int and isinstance(value, float) and value.is_integer():
-            merged[name] = int(value)
-    return merged, problems
+            out[name] = int(value)
+    return out
 
 
 def split_secrets(

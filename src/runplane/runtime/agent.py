@@ -65,6 +65,12 @@ class _LogBuffer:
                 )
             except errors.StaleLease:
                 self.lost = True
+            except Exception:
+                # Transient (e.g. the database restarting): keep the text for the next
+                # flush; the executor caps a log's size, so this stays bounded.
+                log.warning("log flush for %s failed; will retry", self.claim.execution_id)
+                self.parts.insert(0, text)
+                self.size += len(text)
 
     async def run(self) -> None:
         while True:
@@ -197,8 +203,15 @@ class Agent:
             log.warning("execution %s abandoned at shutdown", claim.execution_id)
             raise
         except Exception as exc:
+            # The details (which may quote SQL or paths) go to the runtime's log only.
             log.exception("execution %s could not be run", claim.execution_id)
-            outcome = Outcome("failed", None, "LAUNCH_FAILED", f"{type(exc).__name__}: {exc}")
+            outcome = Outcome(
+                "failed",
+                None,
+                "LAUNCH_FAILED",
+                f"The runtime could not run this execution ({type(exc).__name__}); "
+                "see the runtime's log.",
+            )
         finally:
             self._free.release()
         if outcome is not None:
@@ -246,6 +259,11 @@ class Agent:
                         log.warning("lease on %s lost; killing it", claim.execution_id)
                         lost = True
                         running.cancel()
+                        continue
+                    except Exception:
+                        # Transient: the process keeps running; if the lease expires
+                        # meanwhile, the next heartbeat is refused as stale.
+                        log.warning("heartbeat for %s failed; will retry", claim.execution_id)
                         continue
                     if cancel_requested:
                         running.cancel()

@@ -7,7 +7,7 @@ from typing import Any
 from runplane import bundle as bundles
 from runplane.domain import errors
 from runplane.domain.model import Deployment, Environment, Process, Version
-from runplane.domain.params import check_values, out_of_range, split_secrets
+from runplane.domain.params import check_values, coerce_integers, out_of_range, split_secrets
 from runplane.manifest import MANIFEST_FILE, ProcessSpec, parse_manifest
 from runplane.service.context import Context
 from runplane.store import catalog as store
@@ -70,14 +70,14 @@ async def deploy(
         env = store.get_environment(tx.conn, ctx.workspace_id, environment_name)
         ver = store.get_version(tx.conn, process.id, version)
         spec = ProcessSpec.from_dict(ver.spec, {})
-        problems = check_values(spec.parameters, input_arguments)
-        problems += out_of_range(input_arguments)
+        arguments = coerce_integers(spec.parameters, input_arguments)
+        problems = check_values(spec.parameters, arguments) + out_of_range(arguments)
         if problems:
             raise errors.InvalidInputArguments(
                 "The run configuration's input arguments do not match the process parameters.",
                 problems=problems,
             )
-        public, secret = split_secrets(spec.parameters, input_arguments)
+        public, secret = split_secrets(spec.parameters, arguments)
         return store.put_deployment(
             tx, process, env, ver, public, secret, invokable, concurrency_limit, now
         )

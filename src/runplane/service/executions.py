@@ -42,14 +42,15 @@ async def start(ctx: Context, req: StartRequest) -> tuple[Execution, bool]:
     """
     if req.execution_id is not None and not (
         0 < len(req.execution_id) <= MAX_CLIENT_EXECUTION_ID_CHARS
+        and "\x00" not in req.execution_id
     ):
         raise errors.InvalidRequest(
-            "executionId must be 1 to 255 characters.",
+            "executionId must be 1 to 255 characters, none of them NUL.",
             problems=[
                 {
                     "name": "executionId",
-                    "code": "invalid_length",
-                    "detail": "1 to 255 characters.",
+                    "code": "invalid_execution_id",
+                    "detail": "1 to 255 characters, no NUL.",
                 }
             ],
         )

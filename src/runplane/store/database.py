@@ -31,8 +31,10 @@ from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, pool
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
+from runplane.domain import errors
 from runplane.domain.events import DomainEvent
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,19 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def map_driver_error(exc: Exception) -> Exception:
+    """Driver errors mapped once: a value the database refuses is bad input, not a 500.
+
+    The message names no value (they may be secrets) and no SQL.
+    """
+    if isinstance(exc, sa_exc.DataError):
+        return errors.InvalidRequest(
+            "The request holds a value the database cannot store "
+            "(for example a NUL character or a number out of range)."
+        )
+    return exc
+
+
 def normalize_url(url: str) -> str:
     """Accept `postgresql://` and `postgres://` as psycopg 3 URLs."""
     for prefix in ("postgres://", "postgresql://"):
@@ -70,6 +85,7 @@ def create_sqlalchemy_engine(url: str, *, writer: bool = True, **kwargs: Any) ->
             url,
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
+            hide_parameters=True,  # bound values hold secrets: never in errors or logs
             pool_pre_ping=True,
             pool_size=8,
             **kwargs,
@@ -80,6 +96,7 @@ def create_sqlalchemy_engine(url: str, *, writer: bool = True, **kwargs: Any) ->
         url,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
+        hide_parameters=True,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         poolclass=pool.QueuePool,
         pool_size=1 if writer else READ_THREADS,
@@ -187,6 +204,8 @@ class Database:
         with self.read_engine.connect() as conn:
             try:
                 return fn(conn)
+            except sa_exc.DataError as exc:
+                raise map_driver_error(exc) from exc
             finally:
                 conn.rollback()
 
@@ -269,7 +288,7 @@ class Database:
                     try:
                         w.result = w.fn(tx)
                     except Exception as exc:
-                        w.error = exc
+                        w.error = map_driver_error(exc)
                         raise _WriteFailed from exc
                     w.events = tx.events
                     continue
@@ -278,7 +297,7 @@ class Database:
                     w.result = w.fn(tx)
                 except Exception as exc:
                     sp.rollback()
-                    w.error = exc
+                    w.error = map_driver_error(exc)
                     continue
                 sp.commit()
                 w.events = tx.events

@@ -410,6 +410,19 @@ def _transition(
     return target
 
 
+_running = executions.alias("running")
+_FULL_DEPLOYMENTS = (
+    select(_running.c.deployment_id)
+    .join(deployments, deployments.c.id == _running.c.deployment_id)
+    .where(
+        _running.c.status == Status.RUNNING.value,
+        deployments.c.concurrency_limit.is_not(None),
+    )
+    .group_by(_running.c.deployment_id, deployments.c.concurrency_limit)
+    .having(func.count() >= deployments.c.concurrency_limit)
+)
+
+
 def claim_next(
     tx: Tx,
     runtime_id: str,
@@ -444,6 +457,9 @@ def claim_next(
     )
     if environment_ids is not None:
         q = q.where(executions.c.environment_id.in_(environment_ids))
+    # Deployments already at their limit are left out here, so that any number of
+    # their queued executions never hides claimable work behind them.
+    q = q.where(executions.c.deployment_id.not_in(_FULL_DEPLOYMENTS))
     if pg:
         q = q.with_for_update(skip_locked=True, of=executions)
     full: set[str] = set()
@@ -540,7 +556,10 @@ def append_log(
     _leased_row(tx.conn, execution_id, lease_token)
     tx.conn.execute(
         execution_logs.insert().values(
-            execution_id=execution_id, attempt=attempt, created_at=now, text=text
+            execution_id=execution_id,
+            attempt=attempt,
+            created_at=now,
+            text=text.replace("\x00", "\ufffd"),  # PostgreSQL text cannot hold NUL
         )
     )
     tx.emit(LogAppended(execution_id))
@@ -579,7 +598,7 @@ def finish(
         values={
             "result": result if outcome is Status.SUCCEEDED else None,
             "error_code": error_code,
-            "error_message": error_message,
+            "error_message": error_message.replace("\x00", "\ufffd") if error_message else None,
         },
     )
 

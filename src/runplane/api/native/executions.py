@@ -163,7 +163,9 @@ async def post_execution(request: Request) -> Response:
     body: StartBody = await _parse(_START_BODY, request)
     wait = _wait(request)
     key = request.headers.get("idempotency-key")
-    if key is not None and not 0 < len(key) <= svc.MAX_CLIENT_EXECUTION_ID_CHARS:
+    if key is not None and not (
+        0 < len(key) <= svc.MAX_CLIENT_EXECUTION_ID_CHARS and "\x00" not in key
+    ):
         raise errors.InvalidRequest(
             "The Idempotency-Key header must be 1 to 255 characters.",
             problems=[
@@ -187,6 +189,13 @@ async def post_execution(request: Request) -> Response:
     if not created:
         headers["Idempotent-Replayed"] = "true"
     return JSON(record, status_code=201 if created else 200, headers=headers)
+
+
+async def trigger(request: Request) -> Response:
+    """PUT and POST on the trigger path, for the fast route (one route: one Allow header)."""
+    if request.method == "PUT":
+        return await put_execution(request)
+    return await post_execution(request)
 
 
 @router.get("/processes/{process}/executions/{execution_id:path}")

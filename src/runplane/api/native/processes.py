@@ -16,6 +16,7 @@ from runplane.service import catalog as svc
 
 router = APIRouter(prefix="/api/v1", tags=["processes"])
 
+MAX_VERSION = 2**31 - 1
 ZIP_MEDIA_TYPES = ("application/zip", "application/octet-stream", "application/x-zip-compressed")
 
 
@@ -24,7 +25,9 @@ class DeployBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: int | None = Field(default=None, ge=1, description="Default: the newest version.")
+    version: int | None = Field(
+        default=None, ge=1, le=MAX_VERSION, description="Default: the newest version."
+    )
     inputArguments: dict[str, Any] = Field(
         default_factory=dict, description="Default input arguments of every execution."
     )
@@ -89,7 +92,9 @@ async def list_versions(process: str, ctx: Ctx) -> Response:
 
 
 @router.get("/processes/{process}/versions/{version}")
-async def get_version(process: str, version: Annotated[int, Path(ge=1)], ctx: Ctx) -> Response:
+async def get_version(
+    process: str, version: Annotated[int, Path(ge=1, le=MAX_VERSION)], ctx: Ctx
+) -> Response:
     """One version of a process."""
     return JSON(render.version(await svc.get_version(ctx, process, version)))
 
