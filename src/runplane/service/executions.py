@@ -57,10 +57,13 @@ async def start(ctx: Context, req: StartRequest) -> tuple[Execution, bool]:
     server_id = new_id()
     now = ctx.clock()
 
-    request_fp = fingerprint(req.environment or "", req.input_arguments)
+    # Only a client-chosen id can be sent again: the request fingerprint is for those.
+    request_fp = (
+        fingerprint(req.environment or "", req.input_arguments) if req.execution_id else None
+    )
 
     def op(tx: Tx) -> tuple[Execution, bool]:
-        if req.execution_id is not None:
+        if req.execution_id is not None and request_fp is not None:
             # The same request again is a repeat whatever happened to the deployment
             # since (a client retrying after a lost response must get its 204).
             repeat = store.find_repeat(

@@ -52,7 +52,7 @@ class NewExecution:
     inputs: dict[str, Any]
     secret_inputs: dict[str, Any]
     input_fingerprint: str
-    request_fingerprint: str
+    request_fingerprint: str | None
     process_name: str
     version_number: int
     environment_name: str
