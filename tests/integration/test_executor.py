@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import orjson
 import pytest
 
 from runplane.runtime import executor
@@ -99,6 +100,30 @@ def is_alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
+ESCAPES = ("child.pid", "grandchild.pid", "escaped.pid", "daemon.pid")
+
+
+def pid_files_written(folder: Path, names: tuple[str, ...]) -> bool:
+    """True once every file holds a whole pid line (the shell may be mid-write)."""
+    paths = [folder / name for name in names]
+    return all(path.exists() and path.read_text().endswith("\n") for path in paths)
+
+
+def read_pids(folder: Path, names: tuple[str, ...]) -> dict[str, int]:
+    return {name: int((folder / name).read_text()) for name in names}
+
+
+def assert_gone(pids: dict[str, int]) -> None:
+    """Gone now, not eventually: the supervisor reaps what it kills before it exits."""
+    assert not [name for name, pid in pids.items() if is_alive(pid)]
+
+
+def kill_leftovers(pids: dict[str, int]) -> None:
+    for pid in pids.values():
+        if is_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {"asyncio": asyncio.new_event_loop}
 try:  # uvicorn[standard] serves on uvloop, so the embedded runtime runs there too
     import uvloop
@@ -151,7 +176,7 @@ def run(aio: Callable[[Coroutine[Any, Any, tuple[Outcome, Log]]], tuple[Outcome,
 PYTHON_PROCESS = {
     "runplane.toml": '[process]\nname = "bot"\nentrypoint = "bot:main"\n',
     "bot.py": """
-        import os, subprocess, sys, time
+        import json, os, subprocess, sys, time
         from pathlib import Path
 
         def greet(name, times=1):
@@ -168,6 +193,30 @@ PYTHON_PROCESS = {
 
         def boom(password):
             raise ValueError(f"cannot log in with {password}")
+
+        def leaks_escaped(token):
+            print(token)
+            print(repr({"token": token}))
+            print(json.dumps(token))
+            print(json.dumps({"token": token}, ensure_ascii=False))
+            escaped = json.dumps(token)
+            sys.stdout.write(f"split: {escaped[:5]}")
+            sys.stdout.flush()
+            time.sleep(0.3)  # longer than the executor's partial-line delay
+            sys.stdout.write(f"{escaped[5:]} done\\n")
+            return {"repr": repr(token), "json": json.dumps(token)}
+
+        def raises_escaped(token):
+            raise ValueError(f"bad token {token!r}")
+
+        def raises_unstorable():
+            raise ValueError("bad \\ud800 and \\x00 here")
+
+        def returns_big_int():
+            return {"x": 2**70}
+
+        def returns_lone_surrogate():
+            return {"x": "\\ud800"}
 
         def returns_list():
             return [1, 2]
@@ -221,6 +270,10 @@ SHELL_PROCESS = {
         echo "about to fail" >&2
         exit 3
     """,
+    "raw.sh": """
+        #!/bin/sh
+        cat raw.json > "$RUNPLANE_OUTPUT"
+    """,
     "silent.sh": """
         #!/bin/sh
         echo "no output file"
@@ -232,13 +285,30 @@ SHELL_PROCESS = {
     """,
     "escape.sh": """
         #!/bin/sh
+        # Leaves the group two ways, then succeeds at once.
         setsid sleep 1000 &
         echo $! > escaped.pid
+        (setsid sh -c 'sleep 1000 & echo $! > daemon.pid' &)
+        until test -s daemon.pid; do :; done
         echo '{"ok": true}' > "$RUNPLANE_OUTPUT"
+    """,
+    "escapes.sh": """
+        #!/bin/sh
+        # A grandchild in the group; one that left it with setsid; a daemon that
+        # double-forked into a new session (its parent, a subshell, exits at once).
+        # With "stubborn" in the input the shell and its children ignore SIGTERM.
+        grep -q stubborn "$RUNPLANE_INPUT" && trap '' TERM
+        sleep 1000 &
+        echo $! > grandchild.pid
+        setsid sleep 1000 &
+        echo $! > escaped.pid
+        (setsid sh -c 'sleep 1000 & echo $! > daemon.pid' &)
+        echo $$ > child.pid
+        wait
     """,
     "stubborn.sh": """
         #!/bin/sh
-        # The grandchild ignores SIGTERM, so only the group SIGKILL can end it.
+        # The grandchild ignores SIGTERM, so only a SIGKILL can end it.
         (trap '' TERM; exec sleep 1000) &
         echo $! > grandchild.pid
         echo $$ > child.pid
@@ -274,6 +344,41 @@ def test_secrets_are_masked_in_log_error_and_result_even_when_split(
     assert outcome.result == {"echo": "***"}
     assert log.text == "whole: ***\nsplit: *** done\n"
     assert secret[:3] not in "".join(log.chunks)
+
+
+# A quote of each kind, a backslash and a non-ASCII letter: every escaping differs.
+TRICKY = 'it\'s "w\\ö"'
+
+
+def test_secrets_are_masked_escaped_too_in_log_and_result(tmp_path: Path, run: Run) -> None:
+    bundle = make_process(tmp_path, PYTHON_PROCESS)
+    job = make_job(
+        tmp_path,
+        bundle,
+        entrypoint="bot:leaks_escaped",
+        inputs={"token": TRICKY},
+        secrets=(TRICKY,),
+    )
+    outcome, log = run(job)
+    assert outcome == Outcome("succeeded", {"repr": "'***'", "json": '"***"'}, None, None)
+    printed = ["***", "{'token': '***'}", '"***"', '{"token": "***"}', 'split: "***" done']
+    assert log.text.splitlines() == printed
+    assert json.dumps(TRICKY)[1:5] not in "".join(log.chunks)  # the first piece of the split
+
+
+def test_secrets_are_masked_escaped_too_in_the_error(tmp_path: Path, run: Run) -> None:
+    bundle = make_process(tmp_path, PYTHON_PROCESS)
+    job = make_job(
+        tmp_path,
+        bundle,
+        entrypoint="bot:raises_escaped",
+        inputs={"token": TRICKY},
+        secrets=(TRICKY,),
+    )
+    outcome, log = run(job)
+    assert outcome == Outcome("failed", None, "PROCESS_ERROR", "ValueError: bad token '***'")
+    assert "bad token '***'" in log.text
+    assert repr(TRICKY)[1:-1] not in log.text
 
 
 def test_an_exception_fails_with_process_error_and_its_traceback_in_the_log(
@@ -313,6 +418,67 @@ def test_a_result_that_is_not_a_json_object_is_invalid(
     assert (outcome.status, outcome.error_code) == ("failed", "INVALID_RESULT")
     assert outcome.error_message is not None
     assert outcome.error_message.startswith(message)
+
+
+UNSTORABLE = "the result cannot be stored as JSON: "
+
+
+@pytest.mark.parametrize(
+    ("entrypoint", "message"),
+    [
+        ("bot:returns_big_int", UNSTORABLE + "Integer exceeds 64-bit range"),
+        (
+            "bot:returns_lone_surrogate",
+            UNSTORABLE + "str is not valid UTF-8: surrogates not allowed",
+        ),
+    ],
+)
+def test_a_result_the_server_cannot_store_is_invalid_not_lost(
+    run: Run, tmp_path: Path, entrypoint: str, message: str
+) -> None:
+    bundle = make_process(tmp_path, PYTHON_PROCESS)
+    outcome, _ = run(make_job(tmp_path, bundle, entrypoint=entrypoint))
+    assert outcome == Outcome("failed", None, "INVALID_RESULT", message)
+
+
+DEEP = '{"x": ' * 300 + "1" + "}" * 300
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ('{"x": "\\ud800"}', UNSTORABLE + "str is not valid UTF-8: surrogates not allowed"),
+        ('{"x": {"y": [18446744073709551616]}}', UNSTORABLE + "Integer exceeds 64-bit range"),
+        ('{"x": -9223372036854775809}', UNSTORABLE + "Integer exceeds 64-bit range"),
+        ('{"x": 1e400}', UNSTORABLE + "Number exceeds the float range"),
+        ('{"x": NaN}', "result is not valid JSON: NaN is not JSON"),
+        (DEEP, UNSTORABLE + "Recursion limit reached"),
+    ],
+    ids=["lone-surrogate", "2**64", "-2**63-1", "1e400", "NaN", "deep"],
+)
+def test_a_command_result_the_server_cannot_store_is_invalid(
+    run: Run, tmp_path: Path, raw: str, message: str
+) -> None:
+    bundle = make_process(tmp_path, SHELL_PROCESS)
+    (bundle / "raw.json").write_text(raw)
+    outcome, _ = run(make_job(tmp_path, bundle, command=["./raw.sh"]))
+    assert outcome == Outcome("failed", None, "INVALID_RESULT", message)
+
+
+def test_a_result_at_the_edges_of_the_storable_range_succeeds(run: Run, tmp_path: Path) -> None:
+    bundle = make_process(tmp_path, SHELL_PROCESS)
+    (bundle / "raw.json").write_text('{"max": 18446744073709551615, "min": -9223372036854775808}')
+    outcome, _ = run(make_job(tmp_path, bundle, command=["./raw.sh"]))
+    assert outcome == Outcome("succeeded", {"max": 2**64 - 1, "min": -(2**63)}, None, None)
+
+
+def test_an_error_message_is_made_storable(run: Run, tmp_path: Path) -> None:
+    bundle = make_process(tmp_path, PYTHON_PROCESS)
+    outcome, _ = run(make_job(tmp_path, bundle, entrypoint="bot:raises_unstorable"))
+    assert outcome == Outcome(
+        "failed", None, "PROCESS_ERROR", "ValueError: bad \ufffd and \ufffd here"
+    )
+    assert orjson.loads(orjson.dumps(outcome.error_message)) == outcome.error_message
 
 
 def test_returning_none_is_an_empty_result(tmp_path: Path, run: Run) -> None:
@@ -421,16 +587,18 @@ def test_background_processes_left_by_a_finished_process_are_killed(
     poll_until(lambda: not is_alive(grandchild), "the background sleep to die")
 
 
-def test_a_process_that_escaped_the_group_cannot_hold_the_outcome_back(
-    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(executor, "LOG_DRAIN_SECONDS", 0.2)
+def test_processes_that_left_the_group_die_when_the_process_ends(tmp_path: Path, run: Run) -> None:
     bundle = make_process(tmp_path, SHELL_PROCESS)
+    started = time.monotonic()
+    outcome, _ = run(make_job(tmp_path, bundle, command=["./escape.sh"]))
+    pids = read_pids(bundle, ("escaped.pid", "daemon.pid"))
     try:
-        outcome, _ = run(make_job(tmp_path, bundle, command=["./escape.sh"]))
         assert outcome == Outcome("succeeded", {"ok": True}, None, None)
-    finally:  # out of the group, so out of our reach: clean up by hand
-        os.kill(int((bundle / "escaped.pid").read_text()), signal.SIGKILL)
+        assert_gone(pids)
+        # Dead, so the log pipe they held closed too: no wait for LOG_DRAIN_SECONDS.
+        assert time.monotonic() - started < executor.LOG_DRAIN_SECONDS
+    finally:
+        kill_leftovers(pids)
 
 
 # --- ending an execution early --------------------------------------------------
@@ -445,9 +613,36 @@ def test_timeout_kills_the_whole_group_including_a_grandchild(tmp_path: Path, ru
     assert outcome == Outcome(
         "timed_out", None, "TIMED_OUT", "execution exceeded its timeout of 0.5 seconds"
     )
-    for name in ("child.pid", "grandchild.pid"):
-        pid = int((bundle / name).read_text())
-        poll_until(lambda pid=pid: not is_alive(pid), name)  # type: ignore[misc]
+    pids = read_pids(bundle, ("child.pid", "grandchild.pid"))
+    try:
+        assert_gone(pids)  # when wait() returns, not some time later
+    finally:
+        kill_leftovers(pids)
+
+
+@pytest.mark.parametrize("stubborn", [False, True], ids=["takes-sigterm", "ignores-sigterm"])
+def test_timeout_kills_processes_that_left_the_group(
+    tmp_path: Path, run: Run, monkeypatch: pytest.MonkeyPatch, stubborn: bool
+) -> None:
+    # Taking SIGTERM, the child ends and the supervisor sweeps; ignoring it, the
+    # executor closes the supervisor's stdin after the grace and it sweeps then.
+    monkeypatch.setattr(executor, "TERMINATE_GRACE_SECONDS", 0.1)
+    bundle = make_process(tmp_path, SHELL_PROCESS)
+    inputs = {"mode": "stubborn" if stubborn else "plain"}
+    job = make_job(tmp_path, bundle, command=["./escapes.sh"], inputs=inputs, timeout_seconds=0.4)
+    pids: dict[str, int] = {}
+
+    async def during(running: RunningExecution, log: Log) -> None:
+        await until(lambda: pid_files_written(bundle, ESCAPES), "the pid files")
+        pids.update(read_pids(bundle, ESCAPES), supervisor=running.pid or 0)
+        assert all(map(is_alive, pids.values()))
+
+    try:
+        outcome, _ = run(job, during)
+        assert outcome.status == "timed_out"
+        assert_gone(pids)
+    finally:
+        kill_leftovers(pids)
 
 
 def test_a_python_process_gets_sigterm_on_timeout_not_the_full_grace(
@@ -476,6 +671,27 @@ def test_cancel_kills_the_group_and_reports_cancelled(tmp_path: Path, run: Run) 
     poll_until(lambda: not is_alive(pids[0]), "the supervisor to die")
 
 
+def test_cancel_kills_processes_that_left_the_group(tmp_path: Path, run: Run) -> None:
+    bundle = make_process(tmp_path, SHELL_PROCESS)
+    job = make_job(tmp_path, bundle, command=["./escapes.sh"], inputs={"mode": "stubborn"})
+    pids: dict[str, int] = {}
+
+    async def during(running: RunningExecution, log: Log) -> None:
+        await until(lambda: pid_files_written(bundle, ESCAPES), "the pid files")
+        pids.update(read_pids(bundle, ESCAPES), supervisor=running.pid or 0)
+        assert all(map(is_alive, pids.values()))
+        running.cancel()
+
+    started = time.monotonic()
+    try:
+        outcome, _ = run(job, during)
+        assert outcome == Outcome("cancelled", None, "CANCELLED", "execution was cancelled")
+        assert_gone(pids)
+        assert time.monotonic() - started < executor.SUPERVISOR_STOP_SECONDS  # no fallback
+    finally:
+        kill_leftovers(pids)
+
+
 def test_cancelling_wait_kills_the_group(
     tmp_path: Path, aio: Callable[[Coroutine[Any, Any, int]], int]
 ) -> None:
@@ -499,13 +715,39 @@ def test_cancelling_wait_kills_the_group(
     assert list((tmp_path / "work").iterdir()) == []
 
 
-# --- the supervisor on its own, with and without pidfd_open ------------------------
+def test_a_loop_shut_down_mid_execution_still_ends_every_descendant(
+    tmp_path: Path, aio: Callable[[Coroutine[Any, Any, dict[str, int]]], dict[str, int]]
+) -> None:
+    # asyncio.Runner cancels the executor's own task on the way out: its error path
+    # must let the supervisor sweep before the fallback killpg.
+    bundle = make_process(tmp_path, SHELL_PROCESS)
+    job = make_job(tmp_path, bundle, command=["./escapes.sh"], inputs={"mode": "stubborn"})
+
+    async def main() -> dict[str, int]:
+        running = await PlainLauncher().start(job, Log())
+        await until(lambda: pid_files_written(bundle, ESCAPES), "the pid files")
+        return {**read_pids(bundle, ESCAPES), "supervisor": running.pid or 0}
+
+    pids = aio(main())  # returns without wait(): the loop closes under the execution
+    try:
+        assert_gone(pids)
+        assert list((tmp_path / "work").iterdir()) == []
+    finally:
+        kill_leftovers(pids)
+
+
+# --- the supervisor on its own: with pidfd_open, without it, without children files --
 
 # Deleting os.pidfd_open before the supervisor runs exercises its polling fallback.
 SUPERVISOR_WITHOUT_PIDFD = (
     "import os, runpy; del os.pidfd_open; "
     "runpy.run_module('runplane.runtime.supervisor', run_name='__main__')"
 )
+# As on a kernel without /proc/<pid>/task/<tid>/children: it must scan /proc.
+SUPERVISOR_SCANNING_PROC = (
+    "import runplane.runtime.supervisor as s; s._read_children = lambda pid: None; s.main()"
+)
+WAIT_MODES = ["pidfd", "poll", "scan"]
 
 
 class StartSupervisor(Protocol):
@@ -532,10 +774,11 @@ def _start_supervisor(
     wait_mode: str,
     **work: Any,
 ) -> subprocess.Popen[bytes]:
-    if wait_mode == "pidfd":
-        argv = [sys.executable, "-m", "runplane.runtime.supervisor"]
-    else:
-        argv = [sys.executable, "-c", SUPERVISOR_WITHOUT_PIDFD]
+    argv = {
+        "pidfd": [sys.executable, "-m", "runplane.runtime.supervisor"],
+        "poll": [sys.executable, "-c", SUPERVISOR_WITHOUT_PIDFD],
+        "scan": [sys.executable, "-c", SUPERVISOR_SCANNING_PROC],
+    }[wait_mode]
     (tmp_path / "input.json").write_text("{}")
     spec = {
         "bundle_dir": str(bundle),
@@ -563,32 +806,65 @@ def _start_supervisor(
     return process
 
 
-@pytest.mark.parametrize("wait_mode", ["pidfd", "poll"])
-def test_supervisor_records_the_exit_status_then_ends_its_whole_group(
+@pytest.mark.parametrize("wait_mode", WAIT_MODES)
+def test_supervisor_records_the_exit_status_then_ends_every_descendant(
     tmp_path: Path, wait_mode: str, start_supervisor: StartSupervisor
 ) -> None:
     bundle = make_process(tmp_path, SHELL_PROCESS)
-    (bundle / "run.sh").write_text("#!/bin/sh\nsleep 1000 &\necho $! > grandchild.pid\nexit 5\n")
+    (bundle / "run.sh").write_text(
+        "#!/bin/sh\n"
+        "sleep 1000 &\n"
+        "echo $! > grandchild.pid\n"
+        "setsid sleep 1000 &\n"
+        "echo $! > escaped.pid\n"
+        "(setsid sh -c 'sleep 1000 & echo $! > daemon.pid' &)\n"
+        "until test -s daemon.pid; do :; done\n"
+        "exit 5\n"
+    )
     supervisor = start_supervisor(bundle, wait_mode, command=["./run.sh"])
     assert supervisor.wait(timeout=DEADLINE_SECONDS) == -signal.SIGKILL  # its own group kill
     status = json.loads((tmp_path / "status.json").read_text())
     assert status == {"exit_code": 5, "signal": None}
-    grandchild = int((bundle / "grandchild.pid").read_text())
-    poll_until(lambda: not is_alive(grandchild), "the grandchild to die")
+    pids = read_pids(bundle, ("grandchild.pid", "escaped.pid", "daemon.pid"))
+    try:
+        assert_gone(pids)
+    finally:
+        kill_leftovers(pids)
 
 
-@pytest.mark.parametrize("wait_mode", ["pidfd", "poll"])
-def test_supervisor_ends_its_group_when_stdin_closes(
+@pytest.mark.parametrize("wait_mode", WAIT_MODES)
+def test_supervisor_ends_every_descendant_when_stdin_closes(
     tmp_path: Path, wait_mode: str, start_supervisor: StartSupervisor
 ) -> None:
-    bundle = make_process(tmp_path, PYTHON_PROCESS)
-    supervisor = start_supervisor(bundle, wait_mode, entrypoint="bot:hangs")
-    poll_until(lambda: len(group_members(supervisor.pid)) == 2, "the child to start")
-    assert supervisor.stdin is not None
-    supervisor.stdin.close()
-    assert supervisor.wait(timeout=DEADLINE_SECONDS) == -signal.SIGKILL
-    poll_until(lambda: not group_members(supervisor.pid), "the group to die")
-    assert not (tmp_path / "status.json").exists()
+    bundle = make_process(tmp_path, SHELL_PROCESS)
+    supervisor = start_supervisor(bundle, wait_mode, command=["./escapes.sh"])
+    poll_until(lambda: pid_files_written(bundle, ESCAPES), "the pid files")
+    pids = read_pids(bundle, ESCAPES)
+    try:
+        assert all(map(is_alive, pids.values()))
+        assert supervisor.stdin is not None
+        supervisor.stdin.close()
+        assert supervisor.wait(timeout=DEADLINE_SECONDS) == -signal.SIGKILL
+        assert_gone(pids)
+        assert not group_members(supervisor.pid)
+        assert not (tmp_path / "status.json").exists()
+    finally:
+        kill_leftovers(pids)
+
+
+def test_supervisor_reaps_orphans_while_the_child_runs(
+    tmp_path: Path, start_supervisor: StartSupervisor
+) -> None:
+    bundle = make_process(tmp_path, SHELL_PROCESS)
+    (bundle / "run.sh").write_text(
+        "#!/bin/sh\n(sleep 0 & echo $! > orphan.pid)\necho $$ > child.pid\nexec sleep 1000\n"
+    )
+    supervisor = start_supervisor(bundle, "poll", command=["./run.sh"])
+    poll_until(lambda: pid_files_written(bundle, ("orphan.pid", "child.pid")), "the pid files")
+    orphan = int((bundle / "orphan.pid").read_text())
+    # Adopted by the supervisor when its subshell exited, then reaped: not a zombie.
+    poll_until(lambda: not Path(f"/proc/{orphan}").exists(), "the orphan to be reaped")
+    assert supervisor.poll() is None
 
 
 def group_members(pgid: int) -> list[int]:
@@ -625,14 +901,14 @@ RUNTIME_SCRIPT = """
     from runplane.runtime.executor import Job, PlainLauncher
 
     async def main() -> None:
-        bundle, work_root = Path(sys.argv[1]), Path(sys.argv[2])
-        job = Job("orphan", 1, bundle, None, ["./stubborn.sh"], {}, (), 600, work_root)
+        bundle, work_root, command = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[4]
+        job = Job("orphan", 1, bundle, None, [command], {}, (), 600, work_root)
 
         async def sink(text: str) -> None:
             pass
 
         running = await PlainLauncher().start(job, sink)
-        (bundle / "supervisor.pid").write_text(str(running.pid))
+        (bundle / "supervisor.pid").write_text(f"{running.pid}\\n")
         await running.wait()
 
     if sys.argv[3] == "uvloop":
@@ -644,30 +920,36 @@ RUNTIME_SCRIPT = """
 """
 
 
-def test_killing_the_runtime_kills_supervisor_child_and_grandchild(
-    tmp_path: Path, loop_name: str
+@pytest.mark.parametrize(
+    ("command", "names"),
+    [
+        ("./stubborn.sh", ("child.pid", "grandchild.pid")),
+        ("./escapes.sh", ESCAPES),  # what left the group dies too
+    ],
+    ids=["group", "escaped"],
+)
+def test_killing_the_runtime_kills_supervisor_and_every_descendant(
+    tmp_path: Path, loop_name: str, command: str, names: tuple[str, ...]
 ) -> None:
     bundle = make_process(tmp_path, SHELL_PROCESS)
     script = tmp_path / "runtime.py"
     script.write_text(textwrap.dedent(RUNTIME_SCRIPT))
     runtime = subprocess.Popen(
-        [sys.executable, str(script), str(bundle), str(tmp_path / "work"), loop_name],
+        [sys.executable, str(script), str(bundle), str(tmp_path / "work"), loop_name, command],
         start_new_session=True,
     )
-    pids: list[int] = []
+    pids: dict[str, int] = {}
     try:
-        names = ("supervisor.pid", "child.pid", "grandchild.pid")
-        poll_until(lambda: all((bundle / n).exists() for n in names), "the process tree")
-        poll_until(lambda: all((bundle / n).read_text().strip() for n in names), "the pid files")
-        pids = [int((bundle / name).read_text()) for name in names]
-        assert all(is_alive(pid) for pid in pids)
+        names = ("supervisor.pid", *names)
+        poll_until(lambda: pid_files_written(bundle, names), "the process tree")
+        pids = read_pids(bundle, names)
+        assert all(map(is_alive, pids.values()))
         runtime.send_signal(signal.SIGKILL)
         runtime.wait()
-        poll_until(lambda: not any(is_alive(pid) for pid in pids), "the orphans to die")
+        # The supervisor sweeps on its own once its stdin closes: poll for that.
+        poll_until(lambda: not any(map(is_alive, pids.values())), "the orphans to die")
     finally:
         if runtime.poll() is None:
             runtime.kill()
             runtime.wait()
-        for pid in pids:
-            if is_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        kill_leftovers(pids)

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from runplane.runtime import logstream
-from runplane.runtime.logstream import LogStream, SecretMasker
+from runplane.runtime.logstream import LogStream, SecretMasker, escaped_forms
 
 SECRETS = ("hunter2", "hunt", "s3cr\net", "xyzzy")
 ALPHABET = "hunter2s3cr\netxyzzy ab\n"
@@ -59,6 +60,76 @@ def test_mask_json_masks_keys_and_nested_values() -> None:
     masker = SecretMasker(["hunter2"])
     value = {"pw": "hunter2", "hunter2": [1, "x hunter2 y", {"k": None}]}
     assert masker.mask_json(value) == {"pw": "***", "***": [1, "x *** y", {"k": None}]}
+
+
+# A quote of each kind, a backslash and a non-ASCII letter: every escaping differs.
+TRICKY = 'it\'s "w\\ö"'
+TRICKY_PRINTED = {
+    "print": TRICKY,
+    "repr": repr(TRICKY),
+    "repr in a dict": repr({"token": TRICKY}),
+    "repr in a longer string": repr(f"say '{TRICKY}'"),
+    "json.dumps": json.dumps(TRICKY),
+    "json.dumps, not ASCII": json.dumps(TRICKY, ensure_ascii=False),
+    "json.dumps in an object": json.dumps({"token": TRICKY}),
+}
+TRICKY_MASKED = {
+    "print": "***",
+    "repr": "'***'",
+    "repr in a dict": "{'token': '***'}",
+    "repr in a longer string": "'say \\'***\\''",
+    "json.dumps": '"***"',
+    "json.dumps, not ASCII": '"***"',
+    "json.dumps in an object": '{"token": "***"}',
+}
+TRICKY_LOG = "".join(f"{how}: {text}\n" for how, text in TRICKY_PRINTED.items())
+
+
+def test_a_secret_has_a_form_per_escaping() -> None:
+    assert escaped_forms(TRICKY) == {
+        TRICKY,  # it's "w\ö"
+        r"it's \"w\\\u00f6\"",  # json.dumps
+        r"it's \"w\\ö\"",  # json.dumps(ensure_ascii=False)
+        r'''it\'s "w\\ö"''',  # repr: single-quoted, so "'" is escaped
+    }
+
+
+@pytest.mark.parametrize("how", TRICKY_PRINTED)
+def test_a_secret_printed_escaped_is_masked(how: str) -> None:
+    printed = TRICKY_PRINTED[how]
+    assert SecretMasker([TRICKY]).mask(printed) == TRICKY_MASKED[how]
+
+
+def test_a_secret_with_one_kind_of_quote_is_masked_in_either_repr() -> None:
+    token = "o'k\\x"  # repr(token) is double-quoted; inside a longer repr it may not be
+    masker = SecretMasker([token])
+    assert masker.mask(repr({"t": token})) == """{'t': "***"}"""
+    assert masker.mask(json.dumps(token)) == '"***"'
+    assert masker.mask(repr(f'say "{token}"')) == """'say "***"'"""
+
+
+def test_an_escaped_secret_is_masked_in_json_values_and_keys() -> None:
+    masker = SecretMasker([TRICKY])
+    value = {repr(TRICKY): [json.dumps(TRICKY), {"k": f"x {TRICKY!r} y"}]}
+    assert masker.mask_json(value) == {"'***'": ['"***"', {"k": "x '***' y"}]}
+
+
+@given(cuts=st.lists(st.integers(min_value=0), max_size=20), flush=st.booleans())
+def test_escaped_secrets_are_masked_wherever_the_stream_is_cut(
+    cuts: list[int], flush: bool
+) -> None:
+    released = feed_in_pieces(SecretMasker([TRICKY, "hunt"]), split(TRICKY_LOG, cuts), flush)
+    expected = "".join(f"{how}: {text}\n" for how, text in TRICKY_MASKED.items())
+    assert released == expected
+
+
+def test_an_escaped_secret_split_across_pipe_reads_is_masked() -> None:
+    data = TRICKY_LOG.encode()
+    pieces = [data[i : i + 3] for i in range(0, len(data), 3)]  # splits "ö" too
+    sent = pump(pieces, (TRICKY,))
+    assert "".join(sent) == "".join(f"{how}: {text}\n" for how, text in TRICKY_MASKED.items())
+    for form in escaped_forms(TRICKY):
+        assert all(form not in chunk for chunk in sent)
 
 
 class _Pipe:

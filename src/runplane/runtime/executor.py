@@ -3,17 +3,37 @@
 ``PlainLauncher.start`` spawns ``python -m runplane.runtime.supervisor`` in a
 new session (so the supervisor's pid is the group id), hands it a spec on
 stdin, and keeps stdin open for the whole execution: if this process dies,
-the pipe closes and the supervisor kills the group (see supervisor.py for
+the pipe closes and the supervisor ends the execution (see supervisor.py for
 why a pipe and not a parent-death signal). ``RunningExecution`` streams the
 log while the process runs, enforces the timeout, honours ``cancel()``, and
 turns the end into an ``Outcome``.
 
+Ending an execution. The supervisor is a child subreaper: every process the
+execution starts stays its descendant, even one that left the group
+(``setsid``, a double fork into a new session). Whenever the supervisor ends
+an execution it SIGKILLs all its descendants, then its group (itself
+included). So the executor has the supervisor do it: a timeout first sends
+SIGTERM to the group (the graceful stop; the supervisor ignores it, sees the
+child end and sweeps), and after ``TERMINATE_GRACE_SECONDS`` closes the
+supervisor's stdin, the same signal as the runtime's death; ``cancel()``
+closes it at once. Only if the supervisor has not exited
+``SUPERVISOR_STOP_SECONDS`` later does the executor SIGKILL the group
+itself, which misses what left the group.
+
 Invariant: when ``wait()`` returns or raises, every member of the group has
-been sent SIGKILL. The supervisor ends its group itself on the normal path;
-the executor sends one more group SIGKILL on every path (timeout, cancel,
-``wait()`` cancelled, an exception here, a supervisor killed from outside).
-That late ``killpg`` is safe: Linux keeps a pid number allocated while any
-process still uses it as a group id, so it can only reach our own group.
+been sent SIGKILL, and normally (the supervisor exited by itself) every
+descendant, escaped ones included, is gone. The executor sends one more
+group SIGKILL on every path (timeout, cancel, ``wait()`` cancelled, an
+exception here, a supervisor killed from outside); on an exception, its own
+task cancelled included (a loop shutting down), it first closes the
+supervisor's stdin and waits up to ``SUPERVISOR_STOP_SECONDS`` for the
+sweep. That late ``killpg`` is safe: Linux keeps a pid number allocated
+while any process still uses it as a group id, so it can only reach our own
+group.
+
+Limit: a supervisor SIGKILLed from outside cannot sweep; then whatever left
+its group survives (see supervisor.py), and the executor stops waiting for
+its log after ``LOG_DRAIN_SECONDS``.
 
 Processes inherit the runtime's environment except its own ``RUNPLANE_*``
 settings, which hold credentials; the supervisor then adds ``RUNPLANE_INPUT``,
@@ -21,13 +41,16 @@ settings, which hold credentials; the supervisor then adds ``RUNPLANE_INPUT``,
 
 Result rules: exit 0 with no output file, or an empty one, is an empty
 result ``{}`` (a Python entrypoint returning ``None`` writes ``{}``); the
-output must be a JSON object of at most ``MAX_RESULT_BYTES``. Secret values
+output must be a JSON object of at most ``MAX_RESULT_BYTES`` that the server
+can store. The server's JSON codec is orjson, so a result orjson refuses
+(integers outside ``[-2**63, 2**64)``, lone surrogates, nesting deeper than
+orjson allows) is ``INVALID_RESULT`` here, as are NaN, Infinity and numbers
+beyond the float range (which orjson would silently store as ``null``): an
+execution that succeeded must never fail later, at the store, as a lost
+runtime. Error messages are made storable too: NUL and lone surrogates
+become U+FFFD. Secret values, and their escaped forms (see logstream.py),
 are masked as ``***`` in the log, in error messages and in result strings:
 DESIGN.md promises secrets are never echoed in records or logs.
-
-Not handled: a process that leaves the group with ``setsid`` escapes the
-group kill; the executor stops waiting for its log after
-``LOG_DRAIN_SECONDS``.
 """
 
 from __future__ import annotations
@@ -35,6 +58,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import re
 import shutil
@@ -47,11 +71,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import orjson
+
 from runplane.runtime.logstream import PIPE_READ_BYTES, LogStream, SecretMasker
 
 MAX_RESULT_BYTES = 1024 * 1024
 MAX_ERROR_MESSAGE_CHARS = 4000
+MIN_STORABLE_INTEGER = -(2**63)  # orjson's range: int64 and uint64
+MAX_STORABLE_INTEGER = 2**64 - 1
 TERMINATE_GRACE_SECONDS = 2.0
+SUPERVISOR_STOP_SECONDS = 3.0  # its sweep gives up after supervisor.SWEEP_SECONDS (2 s)
 LOG_DRAIN_SECONDS = 2.0
 PIPE_BUFFER_BYTES = 4 * PIPE_READ_BYTES  # log read ahead before the pipe is paused
 SUPERVISOR_MODULE = "runplane.runtime.supervisor"
@@ -89,7 +118,17 @@ class Outcome:
 
 
 def _failed(code: str, message: str) -> Outcome:
-    return Outcome("failed", None, code, message[:MAX_ERROR_MESSAGE_CHARS])
+    return Outcome(
+        "failed", None, _storable_text(code), _storable_text(message)[:MAX_ERROR_MESSAGE_CHARS]
+    )
+
+
+_UNSTORABLE_CHARS = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable_text(text: str) -> str:
+    """NUL (PostgreSQL text refuses it) and lone surrogates (not UTF-8) become U+FFFD."""
+    return _UNSTORABLE_CHARS.sub("\ufffd", text)
 
 
 @dataclass(frozen=True)
@@ -233,7 +272,7 @@ class RunningExecution:
         self._task.add_done_callback(_retrieve_exception)
 
     async def wait(self) -> Outcome:
-        """Wait for the end; if this wait is cancelled, the group is killed first."""
+        """Wait for the end; if this wait is cancelled, the execution is cancelled first."""
         try:
             return await asyncio.shield(self._task)
         except asyncio.CancelledError:
@@ -241,29 +280,42 @@ class RunningExecution:
             raise
 
     def cancel(self) -> None:
-        """Kill the process group now; the outcome becomes ``cancelled``."""
+        """End the execution now (every descendant SIGKILLed); the outcome becomes ``cancelled``."""
         if self._transport is None or self._task.done():
             return
         if self._transport.get_returncode() is not None:
             return  # already ended by itself: its own outcome stands
         self._cancel_requested = True
-        self._kill_group(signal.SIGKILL)
+        self._close_stdin()  # the supervisor sweeps; _run falls back to killpg if it does not
         self._stop.set()
 
     async def _supervise(self) -> Outcome:
         try:
             outcome = await self._run()
         except BaseException:
-            self._release()
-            if self._log is not None:
-                self._log.cancel()
-            if self._files is not None:
-                shutil.rmtree(self._files.root, ignore_errors=True)
+            try:
+                # Even when cancelled (the loop shutting down): awaiting once more is
+                # allowed, and the supervisor needs the loop to see its stdin close.
+                if self._protocol is not None:
+                    await self._stop_supervisor(self._protocol.exited)
+            finally:
+                self._release()
+                if self._log is not None:
+                    self._log.cancel()
+                if self._files is not None:
+                    shutil.rmtree(self._files.root, ignore_errors=True)
             raise
         self._release()
         if self._files is not None:
             await asyncio.to_thread(shutil.rmtree, self._files.root, True)
         return outcome
+
+    def _close_stdin(self) -> None:
+        """EOF on its stdin tells the supervisor to end the execution, as if we had died."""
+        if self._transport is not None:
+            stdin = self._transport.get_pipe_transport(0)
+            if stdin is not None and not stdin.is_closing():
+                stdin.close()
 
     def _release(self) -> None:
         """Kill whatever is left of the group and close the pipes (stdin included)."""
@@ -288,9 +340,12 @@ class RunningExecution:
             remaining = max(0.0, self._job.timeout_seconds - elapsed)
             either: set[asyncio.Future[Any]] = {exited, stopped}
             await asyncio.wait(either, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-            if not exited.done() and not self._cancel_requested:
-                self._timed_out = True
-                await self._terminate(exited)
+            if not exited.done():
+                if self._cancel_requested:
+                    await self._stop_supervisor(exited)
+                else:
+                    self._timed_out = True
+                    await self._terminate(exited)
             await asyncio.shield(exited)
         finally:
             stopped.cancel()
@@ -302,10 +357,21 @@ class RunningExecution:
         return self._outcome(self._files, returncode)
 
     async def _terminate(self, exited: asyncio.Future[None]) -> None:
-        """SIGTERM the group, then SIGKILL it if the process has not ended within the grace."""
+        """SIGTERM the group; if the process has not ended within the grace, stop it all."""
+        # The supervisor ignores it; once the child has ended, it sweeps.
         self._kill_group(signal.SIGTERM)
         try:
             await asyncio.wait_for(asyncio.shield(exited), TERMINATE_GRACE_SECONDS)
+        except TimeoutError:
+            await self._stop_supervisor(exited)
+
+    async def _stop_supervisor(self, exited: asyncio.Future[None]) -> None:
+        """Have the supervisor kill every descendant; SIGKILL the group if it does not exit."""
+        if exited.done():
+            return
+        self._close_stdin()
+        try:
+            await asyncio.wait_for(asyncio.shield(exited), SUPERVISOR_STOP_SECONDS)
         except TimeoutError:
             self._kill_group(signal.SIGKILL)
 
@@ -315,8 +381,8 @@ class RunningExecution:
         try:
             await asyncio.wait_for(asyncio.shield(self._log), LOG_DRAIN_SECONDS)
         except TimeoutError:
-            # Something that left the group (setsid) still holds the log pipe:
-            # closing our end gives the pump its EOF.
+            # Something still holds the log pipe (it left the group of a supervisor
+            # killed from outside): closing our end gives the pump its EOF.
             self._transport.close()
             await self._log
 
@@ -363,12 +429,14 @@ class RunningExecution:
         if not data.strip():
             return Outcome("succeeded", {}, None, None)
         try:
-            result = json.loads(data)
+            result = json.loads(data, parse_constant=_refuse_constant)
         except (ValueError, RecursionError) as exc:
             return _failed("INVALID_RESULT", f"result is not valid JSON: {exc}")
         if not isinstance(result, dict):
             kind = type(result).__name__
             return _failed("INVALID_RESULT", f"result must be a JSON object, not {kind}")
+        if (problem := _unstorable(result)) is not None:
+            return _failed("INVALID_RESULT", f"the result cannot be stored as JSON: {problem}")
         return Outcome("succeeded", self._masker.mask_json(result), None, None)
 
 
@@ -377,6 +445,34 @@ def _process_environment() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(RUNTIME_SETTINGS_PREFIX)}
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _unstorable(result: dict[str, Any]) -> str | None:
+    """Why the server could not store this decoded result as JSON, or None if it can."""
+    try:
+        orjson.dumps(result)  # what the store will do: lone surrogates, depth, integer range
+    except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
+        return str(exc)
+    # orjson refuses big integers itself, but writes non-finite floats as null: walk it all.
+    pending: list[Any] = [result]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, bool) or value is None or isinstance(value, str):
+            continue
+        elif isinstance(value, int):
+            if not MIN_STORABLE_INTEGER <= value <= MAX_STORABLE_INTEGER:
+                return "Integer exceeds 64-bit range"
+        elif isinstance(value, float) and not math.isfinite(value):
+            return "Number exceeds the float range"
+    return None
 
 
 def _read_json_object(path: Path) -> dict[str, Any] | None:

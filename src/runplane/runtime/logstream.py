@@ -1,4 +1,4 @@
-"""An execution's log on its way out: decoded, secrets masked, capped.
+r"""An execution's log on its way out: decoded, secrets masked, capped.
 
 Pipes deliver bytes in whatever pieces the kernel chooses, so a secret can
 arrive split across two reads ("hun" then "ter2"). Masking each piece alone
@@ -7,6 +7,13 @@ until it is safe to release: it emits whole lines when it can, and when a
 partial line has waited ``LOG_FLUSH_DELAY_SECONDS`` (a progress bar, a
 prompt) it emits all of it except the longest tail that could still be the
 start of a secret. That tail waits for more data or the end of the stream.
+
+A secret also leaves a process escaped: for the value ``o'k\x``,
+``print(repr(d))`` and ``print(json.dumps(value))`` both show ``o'k\\x``,
+and ``json.dumps`` turns ``é`` into ``\u00e9``. So every secret is masked in
+each form a JSON or Python string literal gives it (``escaped_forms``).
+Limits: other encodings (URL, base64, a bytes repr, a JSON string of a JSON
+string) are not recognised.
 
 ``LogStream`` pumps a subprocess pipe through a masker into an async sink,
 caps the log at ``MAX_LOG_BYTES`` with one truncation notice, and keeps
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
@@ -33,12 +41,27 @@ TRUNCATION_NOTICE = f"\n[runplane] log truncated: it exceeded {MAX_LOG_BYTES} by
 logger = logging.getLogger(__name__)
 
 
+def escaped_forms(value: str) -> set[str]:
+    """The value as it appears printed: itself and inside JSON and Python string literals."""
+    return {
+        value,
+        json.dumps(value)[1:-1],  # é as \u00e9, " as \", \ as \\
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        repr(value)[1:-1],  # its own repr: double-quoted when it holds ' and no "
+        # Inside a longer repr that also holds a '"', which is single-quoted and escapes
+        # every "'" (repr(v + '"') is always single-quoted and leaves that '"' alone).
+        repr(value + '"')[1:-2],
+    }
+
+
 class SecretMasker:
-    """Replaces secret values with ``***`` in a text stream fed in arbitrary pieces."""
+    """Replaces secret values, escaped forms included, with ``***`` in a text stream fed in
+    arbitrary pieces."""
 
     def __init__(self, secret_values: Iterable[str]) -> None:
-        # Longest first, so a secret that contains another is masked whole.
-        self._values = sorted({value for value in secret_values if value}, key=len, reverse=True)
+        forms = {form for value in secret_values if value for form in escaped_forms(value)}
+        # Longest first, so a secret (or a form) that contains another is masked whole.
+        self._values = sorted((form for form in forms if form), key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, self._values))) if self._values else None
         self._multiline = any("\n" in value for value in self._values)
         self._pending = ""

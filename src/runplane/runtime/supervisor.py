@@ -3,19 +3,21 @@
 One supervisor runs per execution. The executor starts it with
 ``start_new_session=True``, so it leads a fresh process group, and everything
 the execution starts (the child, its shells, their ``sleep 1000 &``) lives in
-that group unless it deliberately leaves with ``setsid``. Killing the group
-is how an execution ends, whatever the path.
+that group unless it deliberately leaves (``setsid``, a daemon's double fork);
+what leaves stays the supervisor's descendant (see below). Killing every
+descendant, then the group, is how an execution ends, whatever the path.
 
 Protocol (the executor owns the other end):
 
 - stdin is a pipe from the runtime. The first line is a JSON spec:
   ``{"bundle_dir", "work_dir", "entrypoint": "module:function" | null,
   "command": [...] | null, "input_file", "output_file", "error_file",
-  "status_file"}``. The runtime then keeps the pipe open and writes nothing;
-  EOF means the runtime died, and the supervisor SIGKILLs the whole group at
-  once. A parent-death signal would not do: it fires when the *thread* that
-  forked exits and reaches only the direct child, so grandchildren survive.
-  A pipe closes exactly when the last holder of its write end dies.
+  "status_file"}``. The runtime then keeps the pipe open and writes nothing.
+  EOF means "end the execution now": the runtime died (a pipe closes exactly
+  when the last holder of its write end dies), or the executor closed it on
+  purpose (timeout past its grace, cancel). A parent-death signal would not
+  do: it fires when the *thread* that forked exits and reaches only the
+  direct child, so grandchildren survive.
 - stdout and stderr go to one pipe: the execution log.
 - The child runs with cwd = bundle_dir and ``RUNPLANE_INPUT``,
   ``RUNPLANE_OUTPUT``, ``RUNPLANE_WORK_DIR``, ``PYTHONUNBUFFERED=1``. A
@@ -24,20 +26,43 @@ Protocol (the executor owns the other end):
 - error_file, written on failure: ``{"code", "message"}``.
 - status_file, written when the child ends: ``{"exit_code", "signal"}``.
 
-Ending the group. The supervisor must kill leftovers (processes the child
-put in the background) but it is itself a member of the group, and nothing
-can make ``killpg`` spare the sender: SIGKILL cannot be ignored, and a
-session leader cannot move to another group. Scanning ``/proc`` and killing
-members one by one races with members that fork. So the supervisor does not
-exit with the child's exit code: it writes the child's status to
-status_file, then SIGKILLs its own group, itself included. One ``killpg``
-is atomic with respect to fork, so no member survives, and the executor
-reads the real exit status from status_file (a supervisor that died by
-SIGKILL *without* a status file was killed from outside).
+Processes that leave the group. A group kill misses ``setsid sleep 1000 &``
+and a daemon's double fork into a new session. So the supervisor makes
+itself a child subreaper (``prctl(PR_SET_CHILD_SUBREAPER)``): a descendant
+whose parent dies is re-parented to the supervisor instead of to init, and
+every process the execution started stays a descendant of the supervisor,
+whatever its session or group, for as long as the supervisor lives. Orphans
+that end while the execution runs are reaped here (every
+``REAP_INTERVAL_SECONDS`` at most).
+
+Ending an execution (the child exited, stdin reached EOF, or something
+failed here): the supervisor SIGKILLs every descendant it finds in ``/proc``
+(``/proc/<pid>/task/<tid>/children``; a scan of every ``/proc/<pid>/stat``
+where the kernel lacks those files), reaps, and sweeps again until it has no
+child left: a process forked during a sweep is re-parented here when its
+killed parent dies, and the next sweep finds it. Then it SIGKILLs its own
+group, itself included. The group kill comes last because nothing can make
+``killpg`` spare the sender (SIGKILL cannot be ignored, and a session leader
+cannot move to another group). So the supervisor never exits with the
+child's exit code: it writes it to status_file first, and the executor reads
+the real exit status from there (a supervisor that died by SIGKILL *without*
+a status file was told to stop, or was killed from outside).
+
+Limits. The sweeps stop after ``SWEEP_SECONDS`` even if a descendant is left
+(one it may not signal, e.g. a set-user-ID program, would otherwise hold it
+forever); the group kill still follows. A pid is read, then signalled: a
+descendant that ends and is reaped by its own (non-supervisor) parent in
+between could in theory have its pid reused that instant. Only a living
+supervisor sweeps: if the supervisor itself is SIGKILLed by someone else,
+its orphans go to the next subreaper or init, and the executor's fallback
+``killpg`` reaches its group but not a descendant that left it. Without
+``prctl`` (not Linux, or forbidden by a sandbox) the sweep still finds every
+descendant whose ancestors live, but not the orphan of a double fork; the
+supervisor then says so in the log.
 
 The supervisor ignores SIGTERM and SIGINT (the child does not): the
 executor's graceful stop sends SIGTERM to the group, and the supervisor must
-outlive the child to record its status and sweep the group.
+outlive the child to record its status and sweep its descendants.
 
 Only the standard library is imported: this starts for every execution.
 """
@@ -49,6 +74,7 @@ import os
 import selectors
 import signal
 import sys
+import time
 
 # typing costs milliseconds at every start; annotations are strings here, so
 # only the type checker needs these names (mypy honours a local TYPE_CHECKING).
@@ -59,6 +85,10 @@ if TYPE_CHECKING:
 MAX_SPEC_BYTES = 1024 * 1024
 STDIN_READ_BYTES = 4096
 POLL_INTERVAL_SECONDS = 0.05  # only when os.pidfd_open is unavailable
+REAP_INTERVAL_SECONDS = 1.0  # the longest an adopted orphan stays a zombie while the child runs
+SWEEP_SECONDS = 2.0  # the longest the final sweeps may take
+SWEEP_PAUSE_SECONDS = 0.002  # between sweeps, while SIGKILLed descendants die
+PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 EXIT_BAD_SPEC = 2
 EXIT_EXEC_FAILED = 127
 EXIT_FORK_FAILED = 1
@@ -66,12 +96,19 @@ IGNORED_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # the supervisor's only; the 
 
 
 def main() -> None:
-    """Run one execution in this process group and end the group when it is done."""
+    """Run one execution and end all of it, descendants and group, when it is done."""
     if os.getpgrp() != os.getpid():
         # Never let the final killpg reach a group we do not own.
         os.setsid()
     for signum in IGNORED_SIGNALS:  # from the first instant: a timeout can come at any time
         signal.signal(signum, signal.SIG_IGN)
+    if not _become_subreaper():
+        print(
+            "runplane supervisor: cannot become a child subreaper;"
+            " a process that double-forks may outlive the execution",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         spec = _read_spec()
     except (ValueError, OSError) as exc:
@@ -87,14 +124,32 @@ def main() -> None:
     if pid == 0:
         # SystemExit unwinds out of the interpreter with no supervisor code on the
         # way, so the child ends like any Python program (atexit, flushed streams).
+        # The subreaper attribute is not inherited across fork.
         sys.exit(_run_child(spec))
     try:
         status = _wait_for_child(pid)
-        term_signal = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-        exit_code = os.waitstatus_to_exitcode(status) if term_signal is None else 128 + term_signal
-        _write_json(spec["status_file"], {"exit_code": exit_code, "signal": term_signal})
+        if status is not None:
+            term_signal = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+            exit_code = (
+                os.waitstatus_to_exitcode(status) if term_signal is None else 128 + term_signal
+            )
+            _write_json(spec["status_file"], {"exit_code": exit_code, "signal": term_signal})
     finally:
-        _kill_group()  # whatever happened above, nothing of this execution survives
+        _end_execution()  # whatever happened above, nothing of this execution survives
+
+
+def _become_subreaper() -> bool:
+    """Adopt orphaned descendants in place of init, so none leaves our reach."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes  # here, not at the top: only this call needs it
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        one, zero = ctypes.c_ulong(1), ctypes.c_ulong(0)
+        return int(libc.prctl(PR_SET_CHILD_SUBREAPER, one, zero, zero, zero)) == 0
+    except (ImportError, OSError, AttributeError):
+        return False
 
 
 def _read_spec() -> dict[str, Any]:
@@ -124,11 +179,11 @@ def _read_spec() -> dict[str, Any]:
     return spec
 
 
-def _wait_for_child(pid: int) -> int:
-    """Return the child's wait status; SIGKILL the group if stdin reaches EOF first."""
+def _wait_for_child(pid: int) -> int | None:
+    """Return the child's wait status, or None if stdin reached EOF first."""
     selector = selectors.DefaultSelector()
     selector.register(0, selectors.EVENT_READ)
-    timeout: float | None = None
+    timeout = REAP_INTERVAL_SECONDS  # wake now and then to reap adopted orphans
     try:
         selector.register(os.pidfd_open(pid), selectors.EVENT_READ)
     except (AttributeError, OSError):  # no pidfd_open (old kernel or Python): poll
@@ -136,9 +191,9 @@ def _wait_for_child(pid: int) -> int:
     while True:
         for key, _ in selector.select(timeout):
             if key.fd == 0 and not _read_stdin():
-                _kill_group()  # the runtime is gone: nobody may outlive it
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
+                return None  # the runtime is gone, or it asks us to end the execution
+        _, status = _reap(pid)
+        if status is not None:
             return status
 
 
@@ -147,6 +202,102 @@ def _read_stdin() -> bytes:
         return os.read(0, STDIN_READ_BYTES)
     except OSError:
         return b""
+
+
+def _reap(child: int = 0) -> tuple[bool, int | None]:
+    """Reap every child that has ended, adopted orphans included.
+
+    Return whether any child is left and, if ``child`` was among those reaped, its
+    wait status.
+    """
+    status = None
+    while True:
+        try:
+            pid, wait_status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return False, status
+        if pid == 0:
+            return True, status
+        if pid == child:
+            status = wait_status
+
+
+def _end_execution() -> NoReturn:
+    """SIGKILL every descendant, those that left the group too, then the group."""
+    try:
+        _kill_descendants(time.monotonic() + SWEEP_SECONDS)
+    finally:
+        _kill_group()
+
+
+def _kill_descendants(deadline: float) -> None:
+    """Sweep until no child is left: a killed parent hands its children to us."""
+    while True:
+        for pid in _descendants():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                continue  # ended already, or not ours to signal (set-user-ID): see SWEEP_SECONDS
+        children_left, _ = _reap()
+        if not children_left or time.monotonic() >= deadline:
+            return
+        time.sleep(SWEEP_PAUSE_SECONDS)  # the SIGKILLed die; their children move here
+
+
+def _descendants() -> list[int]:
+    """This process's descendants, parents first: a snapshot, they may fork or end meanwhile."""
+    me = os.getpid()
+    # Without the children files (no CONFIG_PROC_CHILDREN), one scan of all /proc.
+    table = _scan_children() if _read_children(me) is None else None
+    found: list[int] = []
+    seen = {me}
+    parents = [me]
+    while parents:
+        parent = parents.pop()
+        children = table.get(parent) if table is not None else _read_children(parent)
+        for pid in children or ():
+            if pid not in seen:  # a snapshot taken while processes move must not loop
+                seen.add(pid)
+                found.append(pid)
+                parents.append(pid)
+    return found
+
+
+def _read_children(pid: int) -> list[int] | None:
+    """The children of every thread of ``pid``; None if the kernel has no such files."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []  # ended meanwhile
+    children: list[int] = []
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as stream:
+                children.extend(int(word) for word in stream.read().split())
+        except FileNotFoundError:
+            if os.path.isdir(f"/proc/{pid}/task/{tid}"):
+                return None  # the thread exists, its file does not: no CONFIG_PROC_CHILDREN
+        except OSError:
+            continue  # the thread or process ended meanwhile
+    return children
+
+
+def _scan_children() -> dict[int, list[int]]:
+    """Parent pid -> child pids, from every ``/proc/<pid>/stat``."""
+    table: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as stream:
+                stat = stream.read()
+        except OSError:
+            continue  # ended meanwhile
+        # "pid (comm) state ppid ...": comm may hold anything, so split after the last ")".
+        fields = stat[stat.rfind(b")") + 1 :].split()
+        if len(fields) > 1:
+            table.setdefault(int(fields[1]), []).append(int(name))
+    return table
 
 
 def _kill_group() -> NoReturn:
