@@ -31,6 +31,8 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 BODY = '{"inputArguments":{"name":"x"}}'
+ADMIN_TOKEN = "bench-admin-token-0123456789abcdef-0123456789"
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def free_port() -> int:
@@ -54,6 +56,7 @@ def wrk(url: str, seconds: int, connections: int) -> tuple[float, str]:
     script = Path(tempfile.mkdtemp()) / "post.lua"
     script.write_text(
         f"wrk.method='POST'\nwrk.body='{BODY}'\nwrk.headers['Content-Type']='application/json'\n"
+        f"wrk.headers['Authorization']='Bearer {ADMIN_TOKEN}'\n"
     )
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
@@ -77,6 +80,7 @@ def serve(*args: str) -> tuple[subprocess.Popen[bytes], str, Path]:
     runplane = Path(sys.executable).with_name("runplane")
     proc = subprocess.Popen(
         [str(runplane), "serve", "--port", str(port), "--data-dir", str(data), *args],
+        env={**os.environ, "RUNPLANE_ADMIN_TOKEN": ADMIN_TOKEN},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -117,7 +121,7 @@ def accept_rates(seconds: int, connections: int) -> tuple[float, float]:
 def latency(runs: int) -> None:
     proc, base, _ = serve()
     try:
-        with httpx.Client(base_url=base, timeout=60) as c:
+        with httpx.Client(base_url=base, timeout=60, headers=AUTH) as c:
             url = "/api/v1/processes/hello/executions"
             for _ in range(5):  # warm-up: bundle extraction, first imports
                 c.post(url, params={"wait": 30}, json={"inputArguments": {}})

@@ -21,6 +21,8 @@ import pytest
 from runplane.bundle import pack_folder
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef-0123456789"  # RUNPLANE_ADMIN_TOKEN of test servers
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 SERVER_START_SECONDS = 40.0
 
 
@@ -117,8 +119,10 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.base, timeout=70, **kwargs)
+    def client(self, token: str | None = ADMIN_TOKEN, **kwargs: Any) -> httpx.Client:
+        """An HTTP client of this server, authenticated as `token` (the admin by default)."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.base, timeout=70, headers=headers, **kwargs)
 
     def kill(self) -> None:
         """SIGKILL the server process only (its executions' supervisors must notice)."""
@@ -151,6 +155,7 @@ class ServerFactory:
                 "RUNPLANE_LEASE_TTL_SECONDS": "3",
                 "RUNPLANE_SWEEP_INTERVAL_SECONDS": "0.5",
                 "RUNPLANE_DRAIN_TIMEOUT_SECONDS": "2",
+                "RUNPLANE_ADMIN_TOKEN": ADMIN_TOKEN,
             }
         )
         full_env.update(env or {})

@@ -17,12 +17,13 @@ DEMO_ENVIRONMENT = "production"
 
 async def install(ctx: Context) -> None:
     """Deploy the demo process if the database holds no process yet."""
-    if await catalog.list_processes(ctx):
+    if await catalog.list_processes(ctx, ctx.system()):
         return
     data = bundles.pack_folder(example(DEMO_PROCESS))
-    await catalog.upload_version(ctx, DEMO_PROCESS, data)
+    await catalog.upload_version(ctx, ctx.system(), DEMO_PROCESS, data)
     await catalog.deploy(
         ctx,
+        ctx.system(),
         DEMO_PROCESS,
         DEMO_ENVIRONMENT,
         version=None,
@@ -35,17 +36,21 @@ async def install(ctx: Context) -> None:
 
 async def is_deployed(ctx: Context) -> bool:
     """True when the demo process is deployed invokable to the demo environment."""
-    deps = await catalog.list_deployments(ctx)
+    deps = await catalog.list_deployments(ctx, ctx.system())
     return any(
         d.process_name == DEMO_PROCESS and d.environment_name == DEMO_ENVIRONMENT and d.invokable
         for d in deps
     )
 
 
-def curl_line(base_url: str) -> str:
-    """A one-line curl command that starts the demo and waits for its result."""
+def curl_line(base_url: str, authorization: str) -> str:
+    """A one-line curl command that starts the demo and waits for its result.
+
+    `authorization` is the header value as the shell should see it, e.g.
+    `'Authorization: Bearer rpt_…'` or `"Authorization: Bearer $RUNPLANE_ADMIN_TOKEN"`.
+    """
     return (
         f"curl -s -X POST '{base_url}/api/v1/processes/{DEMO_PROCESS}/executions?wait=10' "
-        "-H 'Content-Type: application/json' "
+        f"-H {authorization} -H 'Content-Type: application/json' "
         '-d \'{"inputArguments": {"name": "Ada"}}\''
     )

@@ -13,7 +13,7 @@ import logging
 from runplane import demo
 from runplane.runtime.agent import Agent, default_runtime_name
 from runplane.runtime.gateway import InProcessGateway
-from runplane.service import leases
+from runplane.service import credentials, leases
 from runplane.service.context import Context
 from runplane.settings import Settings
 from runplane.store import catalog
@@ -31,6 +31,7 @@ class Node:
         self._tasks: list[asyncio.Task[None]] = []
         self.agent: Agent | None = None
         self.demo_ready = False
+        self.new_admin_token: str | None = None  # shown once, on the first start
 
     @property
     def ctx(self) -> Context:
@@ -50,6 +51,8 @@ class Node:
         db.on_events = ctx.publish
         ctx.workspace_id = await db.write(lambda tx: catalog.bootstrap(tx, ctx.clock()))
         self._ctx = ctx
+        configured = s.admin_token.get_secret_value() if s.admin_token else None
+        self.new_admin_token = await credentials.bootstrap_admin(ctx, configured)
         if s.demo:
             await demo.install(ctx)
             self.demo_ready = await demo.is_deployed(ctx)

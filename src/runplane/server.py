@@ -33,9 +33,25 @@ class _Server(uvicorn.Server):
         shown = f"[{host}]" if ":" in host else host
         base = f"http://{shown}:{self.settings.port}"
         lines = [f"runplane is serving on {base} (API docs: {base}/api/v1/docs)"]
-        if getattr(node.state, "node", None) is not None and node.state.node.demo_ready:
-            lines.append("Start the demo process and wait for its result:")
-            lines.append(demo.curl_line(base))
+        state = getattr(node.state, "node", None)
+        if state is not None:
+            if state.new_admin_token is not None:
+                # The one place a secret is ever printed: this line, on the first start.
+                authorization = f"'Authorization: Bearer {state.new_admin_token}'"
+                lines.append(
+                    "The bearer token below is the admin token of workspace 'default', "
+                    "shown only now: keep it (runplane login --token ...)."
+                )
+            elif self.settings.admin_token is not None:
+                authorization = '"Authorization: Bearer $RUNPLANE_ADMIN_TOKEN"'
+            else:
+                authorization = '"Authorization: Bearer $RUNPLANE_TOKEN"'
+            if state.demo_ready:
+                lines.append("Start the demo process and wait for its result:")
+                lines.append(demo.curl_line(base, authorization))
+            else:
+                lines.append("List the processes:")
+                lines.append(f"curl -s '{base}/api/v1/processes' -H {authorization}")
         sys.stdout.write("\n".join(lines) + "\n")
         sys.stdout.flush()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MAX_JSON_BODY_BYTES = 1024 * 1024
@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     max_wait_seconds: float = Field(default=60.0, gt=0)
     log_level: str = "info"
     telemetry: bool = False  # FastAPI's OpenTelemetry spans/metrics/logs (needs a provider)
+    admin_token: SecretStr | None = None  # RUNPLANE_ADMIN_TOKEN: the admin token, for automation
 
     @property
     def resolved_database_url(self) -> str:

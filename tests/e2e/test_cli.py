@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from runplane.examples import example
-from tests.support import make_process
+from tests.support import ADMIN, ADMIN_TOKEN, make_process
 
 CLI_TIMEOUT_SECONDS = 90
 
@@ -46,6 +46,7 @@ def cli(base: str) -> Cli:
     """Run `runplane ARGS...` as its own process against the module's server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNPLANE_")}
     env["RUNPLANE_SERVER"] = base
+    env["RUNPLANE_TOKEN"] = ADMIN_TOKEN
 
     def run(*args: str) -> Result:
         done = subprocess.run(
@@ -183,7 +184,7 @@ def test_a_bad_manifest_is_refused_before_anything_is_uploaded(
 
     listed = cli("processes", "list", "--json")
     assert "broken" not in [p["name"] for p in listed.json()["items"]]
-    assert httpx.get(f"{base}/api/v1/processes/broken").status_code == 404
+    assert httpx.get(f"{base}/api/v1/processes/broken", headers=ADMIN).status_code == 404
 
 
 def test_executions_list_shows_the_executions(cli: Cli, processes: Path) -> None:

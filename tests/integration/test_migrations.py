@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
 from runplane.store.database import create_sqlalchemy_engine
-from runplane.store.migrate import upgrade
+from runplane.store.migrate import alembic_config, upgrade
 from tests.support import postgres_url
 
 
@@ -40,7 +41,8 @@ def test_upgrade_from_the_first_revision_keeps_rows(backend: str, tmp_path: Path
         assert "request_fingerprint" in columns
         with engine.connect() as conn:
             assert conn.scalar(text("SELECT name FROM workspaces")) == "default"
-            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
+            head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == head
     finally:
         engine.dispose()
         if admin is not None:

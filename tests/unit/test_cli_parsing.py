@@ -187,9 +187,9 @@ def test_an_unknown_code_falls_back_to_the_class_of_its_status_keeping_the_code(
 
 
 def test_a_status_outside_the_tree_keeps_its_status() -> None:
-    exc = error_from_problem({"title": "Unauthorized", "code": "unauthorized"}, 401)
+    exc = error_from_problem({"title": "I'm a teapot", "code": "teapot"}, 418)
     assert type(exc) is errors.RunplaneError
-    assert (exc.status, exc.code, exc.detail) == (401, "unauthorized", "Unauthorized")
+    assert (exc.status, exc.code, exc.detail) == (418, "teapot", "I'm a teapot")
 
 
 def test_every_error_class_round_trips_through_its_code() -> None:

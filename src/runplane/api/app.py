@@ -11,8 +11,9 @@ from starlette.routing import Route
 
 from runplane import __version__
 from runplane.api import problems
+from runplane.api.auth import AuthMiddleware
 from runplane.api.limits import BodyLimitMiddleware
-from runplane.api.native import executions, processes, system
+from runplane.api.native import credentials, executions, processes, system
 from runplane.node import Node
 from runplane.settings import Settings
 
@@ -62,9 +63,13 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodyLimitMiddleware)
+    # Added last, so it runs first: an unauthenticated request is refused before
+    # its body is read.
+    app.add_middleware(AuthMiddleware, context=lambda: node.ctx)
     app.include_router(executions.router)
     app.include_router(processes.router)
     app.include_router(system.router)
+    app.include_router(credentials.router)
     # The trigger handlers take the bare Request; serving them as plain Starlette
     # routes ahead of FastAPI's skips its per-request routing and dependency layers
     # on the hot path (measured: docs/benchmarks.md). FastAPI's entries for the

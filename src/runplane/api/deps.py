@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from runplane.domain.auth import Principal
 from runplane.service.context import Context
 
 
@@ -15,4 +16,16 @@ async def get_context(request: Request) -> Context:
     return ctx
 
 
+def principal_of(request: Request) -> Principal:
+    """The caller, resolved by the authentication middleware."""
+    who: Principal = request.state.principal
+    return who
+
+
+async def get_principal(request: Request) -> Principal:
+    """The caller (FastAPI dependency)."""
+    return principal_of(request)
+
+
 Ctx = Annotated[Context, Depends(get_context)]
+Who = Annotated[Principal, Depends(get_principal)]

@@ -3,6 +3,8 @@
 ```
 RunplaneError (500 internal)
 ├── BadRequest (400)            MalformedJson
+├── Unauthenticated (401)       InvalidCredentials
+├── Forbidden (403)
 ├── MethodNotAllowed (405)
 ├── NotFound (404)              WorkspaceNotFound, EnvironmentNotFound, ProcessNotFound,
 │                               VersionNotFound, DeploymentNotFound, ExecutionNotFound
@@ -99,10 +101,36 @@ class DeploymentNotFound(NotFound):
     code = "deployment_not_found"
 
 
+class CredentialNotFound(NotFound):
+    """No such credential."""
+
+    code = "credential_not_found"
+
+
 class ExecutionNotFound(NotFound):
     """No execution with this id."""
 
     code = "execution_not_found"
+
+
+class Unauthenticated(RunplaneError):
+    """A credential is required."""
+
+    status = 401
+    code = "unauthenticated"
+
+
+class InvalidCredentials(Unauthenticated):
+    """The credential is not valid (unknown, expired or revoked)."""
+
+    code = "invalid_credentials"
+
+
+class Forbidden(RunplaneError):
+    """The credential does not allow this."""
+
+    status = 403
+    code = "forbidden"
 
 
 class MethodNotAllowed(RunplaneError):

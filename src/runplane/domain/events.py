@@ -38,4 +38,11 @@ class CatalogChanged:
     process_id: str
 
 
-DomainEvent = ExecutionChanged | WorkAvailable | LogAppended | CatalogChanged
+@dataclass(frozen=True)
+class CredentialsChanged:
+    """A credential was revoked or its secret rotated."""
+
+    workspace_id: str
+
+
+DomainEvent = ExecutionChanged | WorkAvailable | LogAppended | CatalogChanged | CredentialsChanged

@@ -6,6 +6,7 @@ from typing import Any
 
 from runplane import bundle as bundles
 from runplane.domain import errors
+from runplane.domain.auth import Principal, Scope
 from runplane.domain.model import Deployment, Environment, Process, Version
 from runplane.domain.params import check_values, coerce_integers, out_of_range, split_secrets
 from runplane.manifest import MANIFEST_FILE, ProcessSpec, parse_manifest
@@ -14,8 +15,12 @@ from runplane.store import catalog as store
 from runplane.store.database import Tx
 
 
-async def upload_version(ctx: Context, process_name: str, data: bytes) -> tuple[Version, bool]:
+async def upload_version(
+    ctx: Context, who: Principal, process_name: str, data: bytes
+) -> tuple[Version, bool]:
     """Store a process bundle as a version of `process_name` (same content, same version)."""
+    who.require(Scope.PROCESSES_WRITE)
+    _not_a_process_secret(who)
     try:
         text = bundles.read_manifest_text(data)
         digest = bundles.content_hash(data)
@@ -40,7 +45,7 @@ async def upload_version(ctx: Context, process_name: str, data: bytes) -> tuple[
     def op(tx: Tx) -> tuple[Version, bool]:
         return store.create_version(
             tx,
-            ctx.workspace_id,
+            who.workspace_id,
             spec.name,
             spec.to_dict(),
             spec.secret_defaults(),
@@ -54,6 +59,7 @@ async def upload_version(ctx: Context, process_name: str, data: bytes) -> tuple[
 
 async def deploy(
     ctx: Context,
+    who: Principal,
     process_name: str,
     environment_name: str,
     *,
@@ -63,11 +69,14 @@ async def deploy(
     concurrency_limit: int | None,
 ) -> tuple[Deployment, bool]:
     """Deploy a version (default: the newest) to an environment with a run configuration."""
+    who.require(Scope.PROCESSES_WRITE)
+    _not_a_process_secret(who)
     now = ctx.clock()
 
     def op(tx: Tx) -> tuple[Deployment, bool]:
-        process = store.get_process(tx.conn, ctx.workspace_id, process_name)
-        env = store.get_environment(tx.conn, ctx.workspace_id, environment_name)
+        process = store.get_process(tx.conn, who.workspace_id, process_name)
+        env = store.get_environment(tx.conn, who.workspace_id, environment_name)
+        who.require_target(process.id, process.name, env.id, env.name)
         ver = store.get_version(tx.conn, process.id, version)
         spec = ProcessSpec.from_dict(ver.spec, {})
         arguments = coerce_integers(spec.parameters, input_arguments)
@@ -85,71 +94,95 @@ async def deploy(
     return await ctx.db.write(op)
 
 
-async def undeploy(ctx: Context, process_name: str, environment_name: str) -> None:
+async def undeploy(ctx: Context, who: Principal, process_name: str, environment_name: str) -> None:
     """Make a deployment not invokable (executions already accepted still run)."""
+    who.require(Scope.PROCESSES_WRITE)
+    _not_a_process_secret(who)
 
     def op(tx: Tx) -> None:
-        process = store.get_process(tx.conn, ctx.workspace_id, process_name)
-        env = store.get_environment(tx.conn, ctx.workspace_id, environment_name)
+        process = store.get_process(tx.conn, who.workspace_id, process_name)
+        env = store.get_environment(tx.conn, who.workspace_id, environment_name)
+        who.require_target(process.id, process.name, env.id, env.name)
         store.delete_deployment(tx, process, env)
 
     await ctx.db.write(op)
 
 
-async def list_processes(ctx: Context) -> list[tuple[Process, int | None]]:
+async def list_processes(ctx: Context, who: Principal) -> list[tuple[Process, int | None]]:
     """Every process with its newest version number."""
-    return await ctx.db.read(lambda c: store.list_processes(c, ctx.workspace_id))
+    _require_catalog_read(who)
+    return await ctx.db.read(lambda c: store.list_processes(c, who.workspace_id))
 
 
-async def get_process(ctx: Context, name: str) -> tuple[Process, list[Version], list[Deployment]]:
+async def get_process(
+    ctx: Context, who: Principal, name: str
+) -> tuple[Process, list[Version], list[Deployment]]:
     """A process with its versions and deployments."""
+    _require_catalog_read(who)
 
     def op(conn: Any) -> tuple[Process, list[Version], list[Deployment]]:
-        process = store.get_process(conn, ctx.workspace_id, name)
+        process = store.get_process(conn, who.workspace_id, name)
         return (
             process,
             store.list_versions(conn, process.id),
-            store.list_deployments(conn, ctx.workspace_id, process_id=process.id),
+            store.list_deployments(conn, who.workspace_id, process_id=process.id),
         )
 
     return await ctx.db.read(op)
 
 
-async def list_versions(ctx: Context, name: str) -> list[Version]:
+async def list_versions(ctx: Context, who: Principal, name: str) -> list[Version]:
     """Every version of a process, newest first."""
+    _require_catalog_read(who)
 
     def op(conn: Any) -> list[Version]:
-        return store.list_versions(conn, store.get_process(conn, ctx.workspace_id, name).id)
+        return store.list_versions(conn, store.get_process(conn, who.workspace_id, name).id)
 
     return await ctx.db.read(op)
 
 
-async def get_version(ctx: Context, name: str, number: int) -> Version:
+async def get_version(ctx: Context, who: Principal, name: str, number: int) -> Version:
     """One version of a process."""
+    _require_catalog_read(who)
 
     def op(conn: Any) -> Version:
-        return store.get_version(conn, store.get_process(conn, ctx.workspace_id, name).id, number)
+        return store.get_version(conn, store.get_process(conn, who.workspace_id, name).id, number)
 
     return await ctx.db.read(op)
 
 
 async def list_deployments(
-    ctx: Context, process_name: str | None = None, environment_name: str | None = None
+    ctx: Context,
+    who: Principal,
+    process_name: str | None = None,
+    environment_name: str | None = None,
 ) -> list[Deployment]:
     """Deployments, optionally of one process or environment."""
+    _require_catalog_read(who)
 
     def op(conn: Any) -> list[Deployment]:
-        pid = store.get_process(conn, ctx.workspace_id, process_name).id if process_name else None
+        pid = store.get_process(conn, who.workspace_id, process_name).id if process_name else None
         eid = (
-            store.get_environment(conn, ctx.workspace_id, environment_name).id
+            store.get_environment(conn, who.workspace_id, environment_name).id
             if environment_name
             else None
         )
-        return store.list_deployments(conn, ctx.workspace_id, pid, eid)
+        return store.list_deployments(conn, who.workspace_id, pid, eid)
 
     return await ctx.db.read(op)
 
 
-async def list_environments(ctx: Context) -> list[Environment]:
+async def list_environments(ctx: Context, who: Principal) -> list[Environment]:
     """Every environment of the workspace."""
-    return await ctx.db.read(lambda c: store.list_environments(c, ctx.workspace_id))
+    _require_catalog_read(who)
+    return await ctx.db.read(lambda c: store.list_environments(c, who.workspace_id))
+
+
+def _require_catalog_read(who: Principal) -> None:
+    _not_a_process_secret(who)
+    who.require_any(Scope.EXECUTIONS_READ, Scope.PROCESSES_WRITE, Scope.EXECUTIONS_START)
+
+
+def _not_a_process_secret(who: Principal) -> None:
+    if who.process_id is not None:
+        raise errors.Forbidden("A process secret can only start and read its own process.")

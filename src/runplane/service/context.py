@@ -6,8 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from runplane.domain.auth import CredentialKind, Principal, Scope
 from runplane.domain.events import DomainEvent
 from runplane.service.hub import Hub
+from runplane.service.principals import PrincipalCache
 from runplane.service.targets import TargetCache
 from runplane.settings import Settings
 from runplane.store.database import Database
@@ -27,9 +29,21 @@ class Context:
     workspace_id: str = ""
     hub: Hub = field(default_factory=Hub)
     targets: TargetCache = field(default_factory=TargetCache)
+    principals: PrincipalCache = field(default_factory=PrincipalCache)
     clock: Callable[[], datetime] = utcnow
+
+    def system(self) -> Principal:
+        """The node itself (demo, embedded runtime): admin of the default workspace."""
+        return Principal(
+            workspace_id=self.workspace_id,
+            credential_id="system",
+            kind=CredentialKind.API_TOKEN,
+            name="system",
+            scopes=frozenset({Scope.ADMIN}),
+        )
 
     def publish(self, events: list[DomainEvent]) -> None:
         """Deliver committed events: drop stale cache entries, then wake waiters."""
         self.targets.observe(events)
+        self.principals.observe(events)
         self.hub.publish(events)

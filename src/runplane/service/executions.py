@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from runplane.domain import errors
+from runplane.domain.auth import Principal, Scope
 from runplane.domain.ids import new_id
 from runplane.domain.model import Execution, LogChunk, Page
 from runplane.domain.params import effective_inputs, fingerprint, out_of_range, split_secrets
@@ -33,13 +34,14 @@ class StartRequest:
     execution_id: str | None = None
 
 
-async def start(ctx: Context, req: StartRequest) -> tuple[Execution, bool]:
+async def start(ctx: Context, who: Principal, req: StartRequest) -> tuple[Execution, bool]:
     """Validate and queue an execution, once per client execution id.
 
     Returns (execution, created). Nothing is stored when the request is
     refused. A repeat with the same effective inputs returns the first
     execution with created False; with different ones, ExecutionIdConflict.
     """
+    who.require(Scope.EXECUTIONS_START)
     if req.execution_id is not None and not (
         0 < len(req.execution_id) <= MAX_CLIENT_EXECUTION_ID_CHARS
         and "\x00" not in req.execution_id
@@ -67,12 +69,21 @@ async def start(ctx: Context, req: StartRequest) -> tuple[Execution, bool]:
             # The same request again is a repeat whatever happened to the deployment
             # since (a client retrying after a lost response must get its 204).
             repeat = store.find_repeat(
-                tx.conn, ctx.workspace_id, req.process, req.execution_id, request_fp
+                tx.conn, who.workspace_id, req.process, req.execution_id, request_fp
             )
             if repeat is not None:
+                who.require_target(
+                    repeat.process_id,
+                    repeat.process_name,
+                    repeat.environment_id,
+                    repeat.environment_name,
+                )
                 return repeat, False
-        target = ctx.targets.get(tx, ctx.workspace_id, req.process, req.environment)
+        target = ctx.targets.get(tx, who.workspace_id, req.process, req.environment)
         dep, spec = target.deployment, target.spec
+        who.require_target(
+            dep.process_id, dep.process_name, dep.environment_id, dep.environment_name
+        )
         inputs, problems = effective_inputs(
             spec.parameters, target.run_configuration, req.input_arguments
         )
@@ -89,7 +100,7 @@ async def start(ctx: Context, req: StartRequest) -> tuple[Execution, bool]:
             tx,
             store.NewExecution(
                 id=server_id,
-                workspace_id=ctx.workspace_id,
+                workspace_id=who.workspace_id,
                 process_id=dep.process_id,
                 version_id=dep.version_id,
                 deployment_id=dep.id,
@@ -111,7 +122,19 @@ async def start(ctx: Context, req: StartRequest) -> tuple[Execution, bool]:
     return await ctx.db.write(op)
 
 
-async def _wait_terminal(ctx: Context, first: Execution, wait_seconds: float) -> Execution:
+def _visible(who: Principal, execution: Execution) -> Execution:
+    """The execution, if the credential may see it; else it does not exist for it."""
+    who.require(Scope.EXECUTIONS_READ)
+    if not (
+        who.sees_process(execution.process_id) and who.sees_environment(execution.environment_id)
+    ):
+        raise errors.ExecutionNotFound(f"No execution {execution.id!r}.")
+    return execution
+
+
+async def _wait_terminal(
+    ctx: Context, who: Principal, first: Execution, wait_seconds: float
+) -> Execution:
     """Hold until the execution is terminal or `wait_seconds` pass; return the newest record."""
     execution = first
     if execution.status.terminal or wait_seconds <= 0:
@@ -120,7 +143,7 @@ async def _wait_terminal(ctx: Context, first: Execution, wait_seconds: float) ->
     async with ctx.hub.execution_changes(execution.id) as changed:
         while True:
             execution = await ctx.db.read(
-                lambda c: store.get_execution(c, ctx.workspace_id, first.id)
+                lambda c: store.get_execution(c, who.workspace_id, first.id)
             )
             remaining = deadline - time.monotonic()
             if execution.status.terminal or remaining <= 0:
@@ -128,24 +151,27 @@ async def _wait_terminal(ctx: Context, first: Execution, wait_seconds: float) ->
             await wait_for(changed, min(remaining, POLL_FALLBACK_SECONDS))
 
 
-async def get(ctx: Context, execution_id: str, wait_seconds: float = 0) -> Execution:
+async def get(
+    ctx: Context, who: Principal, execution_id: str, wait_seconds: float = 0
+) -> Execution:
     """The execution record; with `wait_seconds`, once terminal or when the time runs out."""
-    execution = await ctx.db.read(lambda c: store.get_execution(c, ctx.workspace_id, execution_id))
-    return await _wait_terminal(ctx, execution, wait_seconds)
+    execution = await ctx.db.read(lambda c: store.get_execution(c, who.workspace_id, execution_id))
+    return await _wait_terminal(ctx, who, _visible(who, execution), wait_seconds)
 
 
 async def get_by_client_id(
-    ctx: Context, process: str, client_execution_id: str, wait_seconds: float = 0
+    ctx: Context, who: Principal, process: str, client_execution_id: str, wait_seconds: float = 0
 ) -> Execution:
     """The execution of `process` with this client execution id."""
     execution = await ctx.db.read(
-        lambda c: store.get_by_client_id(c, ctx.workspace_id, process, client_execution_id)
+        lambda c: store.get_by_client_id(c, who.workspace_id, process, client_execution_id)
     )
-    return await _wait_terminal(ctx, execution, wait_seconds)
+    return await _wait_terminal(ctx, who, _visible(who, execution), wait_seconds)
 
 
 async def list_executions(
     ctx: Context,
+    who: Principal,
     *,
     process: str | None = None,
     statuses: list[Status] | None = None,
@@ -155,11 +181,12 @@ async def list_executions(
     cursor: str | None = None,
     limit: int = 50,
 ) -> Page:
-    """The reporting list, newest first, keyset-paginated."""
+    """The reporting list, newest first, keyset-paginated (what the credential may see)."""
+    who.require(Scope.EXECUTIONS_READ)
     return await ctx.db.read(
         lambda c: store.list_executions(
             c,
-            ctx.workspace_id,
+            who.workspace_id,
             process_name=process,
             statuses=statuses,
             environment_name=environment,
@@ -167,33 +194,39 @@ async def list_executions(
             until=until,
             cursor=cursor,
             limit=limit,
+            visible_environment_ids=who.environment_ids,
+            visible_process_id=who.process_id,
         )
     )
 
 
-async def cancel(ctx: Context, execution_id: str) -> Execution:
+async def cancel(ctx: Context, who: Principal, execution_id: str) -> Execution:
     """Cancel: a queued execution at once; a running one once its runtime killed it."""
+    await get(ctx, who, execution_id)  # 404 for what the credential may not see
+    who.require(Scope.EXECUTIONS_START)
     now = ctx.clock()
     return await ctx.db.write(
-        lambda tx: store.request_cancel(tx, ctx.workspace_id, execution_id, now)
+        lambda tx: store.request_cancel(tx, who.workspace_id, execution_id, now)
     )
 
 
-async def logs(ctx: Context, execution_id: str, after_id: int = 0) -> list[LogChunk]:
+async def logs(
+    ctx: Context, who: Principal, execution_id: str, after_id: int = 0
+) -> list[LogChunk]:
     """One page (up to LOG_PAGE_CHUNKS) of an execution's log chunks after `after_id`."""
 
     def op(conn: Any) -> list[LogChunk]:
-        store.get_execution(conn, ctx.workspace_id, execution_id)
+        _visible(who, store.get_execution(conn, who.workspace_id, execution_id))
         return store.read_logs(conn, execution_id, after_id, LOG_PAGE_CHUNKS)
 
     return await ctx.db.read(op)
 
 
-async def all_logs(ctx: Context, execution_id: str) -> AsyncIterator[LogChunk]:
+async def all_logs(ctx: Context, who: Principal, execution_id: str) -> AsyncIterator[LogChunk]:
     """Every log chunk of an execution so far, page by page."""
     after = 0
     while True:
-        chunks = await logs(ctx, execution_id, after)
+        chunks = await logs(ctx, who, execution_id, after)
         for chunk in chunks:
             yield chunk
         if len(chunks) < LOG_PAGE_CHUNKS:
@@ -201,14 +234,14 @@ async def all_logs(ctx: Context, execution_id: str) -> AsyncIterator[LogChunk]:
         after = chunks[-1].id
 
 
-async def follow_logs(ctx: Context, execution_id: str) -> AsyncIterator[LogChunk]:
+async def follow_logs(ctx: Context, who: Principal, execution_id: str) -> AsyncIterator[LogChunk]:
     """Every log chunk, then new ones as they come, until the execution is terminal."""
     after = 0
     async with ctx.hub.log_changes(execution_id) as changed:
         while True:
-            execution = await get(ctx, execution_id)
+            execution = await get(ctx, who, execution_id)
             while True:
-                chunks = await logs(ctx, execution_id, after)
+                chunks = await logs(ctx, who, execution_id, after)
                 for chunk in chunks:
                     yield chunk
                     after = chunk.id

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from runplane import __version__
+from runplane.domain.auth import Principal, Scope
 from runplane.domain.model import Claim, Runtime
 from runplane.domain.states import Status
 from runplane.service.context import Context
@@ -49,9 +50,10 @@ async def register(
     return await ctx.db.write(op)
 
 
-async def list_runtimes(ctx: Context) -> list[Runtime]:
-    """Every registered runtime."""
-    return await ctx.db.read(lambda c: runtime_store.list_runtimes(c, ctx.workspace_id))
+async def list_runtimes(ctx: Context, who: Principal) -> list[Runtime]:
+    """Every runtime registered in the caller's workspace."""
+    who.require_any(Scope.EXECUTIONS_READ, Scope.PROCESSES_WRITE, Scope.RUNTIME)
+    return await ctx.db.read(lambda c: runtime_store.list_runtimes(c, who.workspace_id))
 
 
 async def claim(ctx: Context, runtime: Runtime, wait_seconds: float) -> Claim | None:

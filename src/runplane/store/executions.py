@@ -340,10 +340,17 @@ def list_executions(
     until: datetime | None = None,
     cursor: str | None = None,
     limit: int = 50,
+    visible_environment_ids: frozenset[str] | None = None,
+    visible_process_id: str | None = None,
 ) -> Page:
-    """Executions, newest first, keyset-paginated on the time-ordered id."""
+    """Executions, newest first, keyset-paginated on the time-ordered id; limited to the
+    given environments and process when a credential is limited to them."""
     limit = max(1, min(limit, MAX_LIST_LIMIT))
     q = _SELECT.where(executions.c.workspace_id == ws_id)
+    if visible_environment_ids is not None:
+        q = q.where(executions.c.environment_id.in_(sorted(visible_environment_ids)))
+    if visible_process_id is not None:
+        q = q.where(executions.c.process_id == visible_process_id)
     if process_name is not None:
         q = q.where(processes.c.name == process_name)
     if statuses:

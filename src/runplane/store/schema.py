@@ -190,3 +190,20 @@ execution_logs = Table(
     Column("text", Text, nullable=False),
     Index("ix_execution_logs_execution_id_id", "execution_id", "id"),
 )
+
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("workspace_id", ID, ForeignKey("workspaces.id"), nullable=False),
+    Column("kind", String(20), nullable=False),  # domain.auth.CredentialKind
+    Column("name", String(200), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 of the secret
+    Column("scopes", JSON, nullable=False),
+    Column("environment_ids", JSON, nullable=True),  # null: every environment
+    Column("process_id", ID, ForeignKey("processes.id"), nullable=True),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_credentials_workspace_id_kind", "workspace_id", "kind"),
+)

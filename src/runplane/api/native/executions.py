@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
-from runplane.api.deps import Ctx
+from runplane.api.deps import Ctx, Who, principal_of
 from runplane.api.native import render
 from runplane.api.native.render import JSON
 from runplane.domain import errors
@@ -123,8 +123,10 @@ async def put_execution(request: Request) -> Response:
     body: PutBody = await _parse(_PUT_BODY, request)
     wait = _wait(request)
     ctx: Context = request.app.state.ctx
+    who = principal_of(request)
     execution, created = await svc.start(
         ctx,
+        who,
         svc.StartRequest(
             request.path_params["process"], body.inputArguments, body.environment, body.executionId
         ),
@@ -132,7 +134,7 @@ async def put_execution(request: Request) -> Response:
     if not created:
         return Response(status_code=204)
     if wait:
-        execution = await svc.get(ctx, execution.id, wait)
+        execution = await svc.get(ctx, who, execution.id, wait)
     record = render.execution(execution)
     return JSON(record, status_code=201, headers=_location(record))
 
@@ -178,12 +180,13 @@ async def post_execution(request: Request) -> Response:
             ],
         )
     ctx: Context = request.app.state.ctx
+    who = principal_of(request)
     process = request.path_params["process"]
     execution, created = await svc.start(
-        ctx, svc.StartRequest(process, body.inputArguments, body.environment, key)
+        ctx, who, svc.StartRequest(process, body.inputArguments, body.environment, key)
     )
     if wait:
-        execution = await svc.get(ctx, execution.id, wait)
+        execution = await svc.get(ctx, who, execution.id, wait)
     record = render.execution(execution)
     headers = _location(record)
     if not created:
@@ -200,15 +203,16 @@ async def trigger(request: Request) -> Response:
 
 @router.get("/processes/{process}/executions/{execution_id:path}")
 async def get_by_execution_id(
-    process: str, execution_id: str, ctx: Ctx, wait: WaitQuery = 0
+    process: str, execution_id: str, ctx: Ctx, who: Who, wait: WaitQuery = 0
 ) -> Response:
     """An execution by its client execution id."""
-    return JSON(render.execution(await svc.get_by_client_id(ctx, process, execution_id, wait)))
+    return JSON(render.execution(await svc.get_by_client_id(ctx, who, process, execution_id, wait)))
 
 
 @router.get("/executions")
 async def list_executions(
     ctx: Ctx,
+    who: Who,
     process: str | None = None,
     status: Annotated[list[str] | None, Query(description="Repeat or comma-separate.")] = None,
     environment: str | None = None,
@@ -221,6 +225,7 @@ async def list_executions(
     statuses = _statuses(status)
     page = await svc.list_executions(
         ctx,
+        who,
         process=process,
         statuses=statuses,
         environment=environment,
@@ -235,15 +240,15 @@ async def list_executions(
 
 
 @router.get("/executions/{execution_id}")
-async def get_execution(execution_id: str, ctx: Ctx, wait: WaitQuery = 0) -> Response:
+async def get_execution(execution_id: str, ctx: Ctx, who: Who, wait: WaitQuery = 0) -> Response:
     """An execution record; `?wait=N` long-polls until it is terminal."""
-    return JSON(render.execution(await svc.get(ctx, execution_id, wait)))
+    return JSON(render.execution(await svc.get(ctx, who, execution_id, wait)))
 
 
 @router.post("/executions/{execution_id}/cancel", responses={202: {}, 409: _PROBLEM})
-async def cancel_execution(execution_id: str, ctx: Ctx) -> Response:
+async def cancel_execution(execution_id: str, ctx: Ctx, who: Who) -> Response:
     """Cancel: 200 when cancelled at once (queued), 202 when its runtime is killing it."""
-    execution = await svc.cancel(ctx, execution_id)
+    execution = await svc.cancel(ctx, who, execution_id)
     return JSON(render.execution(execution), status_code=200 if execution.status.terminal else 202)
 
 
@@ -252,21 +257,21 @@ async def cancel_execution(execution_id: str, ctx: Ctx) -> Response:
     response_class=PlainTextResponse,
     responses={200: {"content": {"text/plain": {}}}},
 )
-async def execution_logs(execution_id: str, ctx: Ctx, follow: bool = False) -> Response:
+async def execution_logs(execution_id: str, ctx: Ctx, who: Who, follow: bool = False) -> Response:
     """The execution's log as text; `?follow=true` streams it until the execution ends."""
     if not follow:
-        await svc.get(ctx, execution_id)  # 404 before anything else
+        await svc.get(ctx, who, execution_id)  # 404 before anything else
         parts: list[str] = []
         attempt = None
-        async for chunk in svc.all_logs(ctx, execution_id):
+        async for chunk in svc.all_logs(ctx, who, execution_id):
             text, attempt = render.log_text([chunk], attempt)
             parts.append(text)
         return PlainTextResponse("".join(parts))
-    await svc.get(ctx, execution_id)  # a 404 must come before the 200 starts streaming
+    await svc.get(ctx, who, execution_id)  # a 404 must come before the 200 starts streaming
 
     async def body() -> AsyncIterator[str]:
         attempt = None
-        async for chunk in svc.follow_logs(ctx, execution_id):
+        async for chunk in svc.follow_logs(ctx, who, execution_id):
             text, attempt = render.log_text([chunk], attempt)
             yield text
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from runplane.api.deps import Ctx
+from runplane.api.deps import Ctx, Who
 from runplane.api.native import render
 from runplane.api.native.render import JSON
 from runplane.domain import errors
@@ -36,9 +36,9 @@ class DeployBody(BaseModel):
 
 
 @router.get("/processes")
-async def list_processes(ctx: Ctx) -> Response:
+async def list_processes(ctx: Ctx, who: Who) -> Response:
     """Every process with its newest version."""
-    rows = await svc.list_processes(ctx)
+    rows = await svc.list_processes(ctx, who)
     return JSON(
         {
             "items": [
@@ -50,9 +50,9 @@ async def list_processes(ctx: Ctx) -> Response:
 
 
 @router.get("/processes/{process}")
-async def get_process(process: str, ctx: Ctx) -> Response:
+async def get_process(process: str, ctx: Ctx, who: Who) -> Response:
     """A process with its versions and deployments."""
-    proc, versions, deployments = await svc.get_process(ctx, process)
+    proc, versions, deployments = await svc.get_process(ctx, who, process)
     return JSON(
         {
             "name": proc.name,
@@ -73,7 +73,7 @@ async def get_process(process: str, ctx: Ctx) -> Response:
         }
     },
 )
-async def upload_version(process: str, request: Request, ctx: Ctx) -> Response:
+async def upload_version(process: str, request: Request, ctx: Ctx, who: Who) -> Response:
     """Upload a bundle (zip of a folder with runplane.toml): 201 new version, 200 same content."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in ZIP_MEDIA_TYPES:
@@ -81,29 +81,31 @@ async def upload_version(process: str, request: Request, ctx: Ctx) -> Response:
             f"Upload the bundle as application/zip, not {media or 'no content type'}."
         )
     data = await request.body()
-    version, created = await svc.upload_version(ctx, process, data)
+    version, created = await svc.upload_version(ctx, who, process, data)
     return JSON(render.version(version), status_code=201 if created else 200)
 
 
 @router.get("/processes/{process}/versions")
-async def list_versions(process: str, ctx: Ctx) -> Response:
+async def list_versions(process: str, ctx: Ctx, who: Who) -> Response:
     """Every version of a process, newest first."""
-    return JSON({"items": [render.version(v) for v in await svc.list_versions(ctx, process)]})
+    versions = await svc.list_versions(ctx, who, process)
+    return JSON({"items": [render.version(v) for v in versions]})
 
 
 @router.get("/processes/{process}/versions/{version}")
 async def get_version(
-    process: str, version: Annotated[int, Path(ge=1, le=MAX_VERSION)], ctx: Ctx
+    process: str, version: Annotated[int, Path(ge=1, le=MAX_VERSION)], ctx: Ctx, who: Who
 ) -> Response:
     """One version of a process."""
-    return JSON(render.version(await svc.get_version(ctx, process, version)))
+    return JSON(render.version(await svc.get_version(ctx, who, process, version)))
 
 
 @router.put("/processes/{process}/deployments/{environment}", status_code=201)
-async def deploy(process: str, environment: str, body: DeployBody, ctx: Ctx) -> Response:
+async def deploy(process: str, environment: str, body: DeployBody, ctx: Ctx, who: Who) -> Response:
     """Deploy (201) or redeploy (200) a process version to an environment."""
     dep, created = await svc.deploy(
         ctx,
+        who,
         process,
         environment,
         version=body.version,
@@ -115,22 +117,23 @@ async def deploy(process: str, environment: str, body: DeployBody, ctx: Ctx) -> 
 
 
 @router.delete("/processes/{process}/deployments/{environment}", status_code=204)
-async def undeploy(process: str, environment: str, ctx: Ctx) -> Response:
+async def undeploy(process: str, environment: str, ctx: Ctx, who: Who) -> Response:
     """Stop new executions of a process in an environment (it becomes not invokable)."""
-    await svc.undeploy(ctx, process, environment)
+    await svc.undeploy(ctx, who, process, environment)
     return Response(status_code=204)
 
 
 @router.get("/deployments")
 async def list_deployments(
-    ctx: Ctx, process: str | None = None, environment: str | None = None
+    ctx: Ctx, who: Who, process: str | None = None, environment: str | None = None
 ) -> Response:
     """Deployments, optionally of one process or environment."""
-    deps = await svc.list_deployments(ctx, process, environment)
+    deps = await svc.list_deployments(ctx, who, process, environment)
     return JSON({"items": [render.deployment(d) for d in deps]})
 
 
 @router.get("/environments", tags=["system"])
-async def list_environments(ctx: Ctx) -> Response:
+async def list_environments(ctx: Ctx, who: Who) -> Response:
     """Every environment of the workspace."""
-    return JSON({"items": [render.environment(e) for e in await svc.list_environments(ctx)]})
+    envs = await svc.list_environments(ctx, who)
+    return JSON({"items": [render.environment(e) for e in envs]})

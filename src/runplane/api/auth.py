@@ -1,0 +1,88 @@
+"""Authentication: every request but the public ones must present a live credential.
+
+Accepted (checked in this order): `Authorization: Bearer <secret>`,
+`Authorization: Basic base64(username:secret)` (the username is informational:
+platforms' clients send their own forms of it), the `Runplane-Process-Secret`
+header, and the `process-secret` query parameter for clients that cannot set
+headers. The principal goes to `scope["state"]["principal"]`; routers and
+services decide what it may do.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from urllib.parse import parse_qsl
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from runplane.api.problems import problem_response
+from runplane.domain import errors
+from runplane.service import credentials
+from runplane.service.context import Context
+
+PUBLIC_PATHS = frozenset(
+    {"/api/v1/health", "/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/oauth2-redirect"}
+)
+CHALLENGE = 'Bearer realm="runplane"'
+PROCESS_SECRET_HEADER = b"runplane-process-secret"
+PROCESS_SECRET_PARAM = "process-secret"  # noqa: S105 - a parameter name
+
+
+def presented_secret(headers: dict[bytes, bytes], query_string: bytes) -> str:
+    """The secret a request presents; Unauthenticated naming what is wrong."""
+    raw = headers.get(b"authorization")
+    if raw is not None:
+        text = raw.decode("latin-1").strip()
+        scheme, _, value = text.partition(" ")
+        value = value.strip()
+        if scheme.lower() == "bearer":
+            if not value:
+                raise errors.Unauthenticated("The Bearer credential is empty.")
+            return value
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(value, validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError) as exc:
+                raise errors.Unauthenticated("The Basic credential is not valid base64.") from exc
+            _, colon, password = decoded.partition(":")
+            if not colon or not password:
+                raise errors.Unauthenticated(
+                    "The Basic credential must be username:token with a token."
+                )
+            return password
+        raise errors.Unauthenticated(
+            f"Unsupported Authorization scheme {scheme!r}: use Bearer or Basic."
+        )
+    header_secret = headers.get(PROCESS_SECRET_HEADER)
+    if header_secret is not None and header_secret.strip():
+        return header_secret.decode("latin-1").strip()
+    if query_string:
+        for key, value in parse_qsl(query_string.decode("latin-1")):
+            if key == PROCESS_SECRET_PARAM and value:
+                return value
+    raise errors.Unauthenticated("This route needs a credential: Authorization: Bearer <token>.")
+
+
+class AuthMiddleware:
+    """Resolve the caller of every non-public request, or answer 401."""
+
+    def __init__(self, app: ASGIApp, context: Callable[[], Context]) -> None:
+        self.app = app
+        self.context = context
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        try:
+            headers = dict(scope["headers"])
+            secret = presented_secret(headers, scope.get("query_string", b""))
+            principal = await credentials.authenticate(self.context(), secret)
+        except errors.Unauthenticated as exc:
+            response = problem_response(exc, scope["path"], {"WWW-Authenticate": CHALLENGE})
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)

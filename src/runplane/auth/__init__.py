@@ -1,0 +1,1 @@
+"""Credentials: secret generation, hashing, and reading them off requests."""

@@ -1,0 +1,39 @@
+"""Secret values: generated with 256 bits of randomness, stored as SHA-256, compared
+in constant time.
+
+A slow password hash buys nothing for values this random (no dictionary to try),
+and a fast one keeps every request's credential check cheap. Each value carries
+a prefix naming its kind, so a leaked one is recognisable (secret scanners,
+logs) and a misplaced one gets a clear error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from runplane.domain.auth import CredentialKind
+
+SECRET_BYTES = 32
+PREFIXES = {
+    CredentialKind.API_TOKEN: "rpt_",
+    CredentialKind.PROCESS_SECRET: "rps_",
+    CredentialKind.ACCESS_TOKEN: "rpa_",
+}
+MIN_ADMIN_TOKEN_CHARS = 32
+
+
+def new_secret(kind: CredentialKind) -> str:
+    """A fresh secret of this kind: prefix + 43 URL-safe characters (256 bits)."""
+    return PREFIXES[kind] + secrets.token_urlsafe(SECRET_BYTES)
+
+
+def digest(secret: str) -> str:
+    """The stored form of a secret: hex SHA-256."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def same_digest(a: str, b: str) -> bool:
+    """Constant-time comparison of two digests."""
+    return hmac.compare_digest(a.encode(), b.encode())

@@ -1,0 +1,77 @@
+"""Who is calling: scopes, and the principal a credential resolves to.
+
+Visibility is per workspace: objects of another workspace do not exist for a
+principal (404). Within its workspace a principal may be limited to some
+environments and, for a per-process secret, to one process; acting outside
+those limits, or without the scope an action needs, is 403.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from runplane.domain.errors import Forbidden
+
+
+class Scope(StrEnum):
+    """What a credential may do. `admin` implies every other scope."""
+
+    EXECUTIONS_START = "executions:start"
+    EXECUTIONS_READ = "executions:read"
+    PROCESSES_WRITE = "processes:write"
+    RUNTIME = "runtime"
+    ADMIN = "admin"
+
+
+class CredentialKind(StrEnum):
+    """The kinds of bearer credentials, all stored hashed in one table."""
+
+    API_TOKEN = "api_token"  # noqa: S105 - kind names, not secrets
+    PROCESS_SECRET = "process_secret"  # noqa: S105
+    ACCESS_TOKEN = "access_token"  # noqa: S105
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller a credential resolves to."""
+
+    workspace_id: str
+    credential_id: str
+    kind: CredentialKind
+    name: str
+    scopes: frozenset[Scope]
+    environment_ids: frozenset[str] | None = None  # None: every environment
+    process_id: str | None = None  # a per-process secret: this process only
+
+    def has(self, scope: Scope) -> bool:
+        """True when the principal holds `scope` (admin holds every scope)."""
+        return scope in self.scopes or Scope.ADMIN in self.scopes
+
+    def require(self, scope: Scope) -> None:
+        """Forbidden unless the principal holds `scope`."""
+        if not self.has(scope):
+            raise Forbidden(f"This credential lacks the scope {scope.value!r}.", scope=scope.value)
+
+    def require_any(self, *scopes: Scope) -> None:
+        """Forbidden unless the principal holds one of `scopes`."""
+        if not any(self.has(s) for s in scopes):
+            names = " or ".join(repr(s.value) for s in scopes)
+            raise Forbidden(f"This credential needs the scope {names}.")
+
+    def sees_environment(self, environment_id: str) -> bool:
+        """True when the principal may act in this environment."""
+        return self.environment_ids is None or environment_id in self.environment_ids
+
+    def sees_process(self, process_id: str) -> bool:
+        """True when the principal may act on this process."""
+        return self.process_id is None or self.process_id == process_id
+
+    def require_target(
+        self, process_id: str, process: str, environment_id: str, environment: str
+    ) -> None:
+        """Forbidden unless the principal may act on this process in this environment."""
+        if not self.sees_process(process_id):
+            raise Forbidden(f"This credential cannot act on process {process!r}.")
+        if not self.sees_environment(environment_id):
+            raise Forbidden(f"This credential cannot act in environment {environment!r}.")
