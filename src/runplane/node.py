@@ -34,6 +34,11 @@ class Node:
         self.new_admin_token: str | None = None  # shown once, on the first start
 
     @property
+    def started(self) -> bool:
+        """True between start() and stop()."""
+        return self._ctx is not None
+
+    @property
     def ctx(self) -> Context:
         """The service context (available once started)."""
         if self._ctx is None:

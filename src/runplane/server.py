@@ -9,7 +9,7 @@ import sys
 import uvicorn
 
 from runplane import demo
-from runplane.api.app import create_app
+from runplane.api.app import App, create_app
 from runplane.settings import Settings
 
 log = logging.getLogger("runplane.server")
@@ -18,23 +18,22 @@ log = logging.getLogger("runplane.server")
 class _Server(uvicorn.Server):
     """Prints the demo's curl line once the socket listens, not before."""
 
-    def __init__(self, config: uvicorn.Config, settings: Settings) -> None:
+    def __init__(self, config: uvicorn.Config, settings: Settings, app: App) -> None:
         super().__init__(config)
         self.settings = settings
+        self.app = app
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.should_exit:
             return
-        node = self.config.loaded_app
-        while hasattr(node, "app"):  # unwrap uvicorn's middleware to the FastAPI app
-            node = node.app
+        app: App = self.app
         host = self.settings.host
         shown = f"[{host}]" if ":" in host else host
         base = f"http://{shown}:{self.settings.port}"
         lines = [f"runplane is serving on {base} (API docs: {base}/api/v1/docs)"]
-        state = getattr(node.state, "node", None)
-        if state is not None:
+        state = app.node
+        if state.started:
             if state.new_admin_token is not None:
                 # The one place a secret is ever printed: this line, on the first start.
                 authorization = f"'Authorization: Bearer {state.new_admin_token}'"
@@ -80,5 +79,5 @@ def run(settings: Settings) -> None:
         proxy_headers=False,  # no trusted proxy in front by default
         timeout_graceful_shutdown=int(settings.drain_timeout_seconds) + 5,
     )
-    server = _Server(config, settings)
+    server = _Server(config, settings, app)
     server.run()  # uvicorn picks the loop: uvloop when installed

@@ -7,11 +7,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from runplane import __version__
 from runplane.api import problems
 from runplane.api.auth import AuthMiddleware
+from runplane.api.fastpath import TriggerFastPath
 from runplane.api.limits import BodyLimitMiddleware
 from runplane.api.native import credentials, executions, processes, system
 from runplane.node import Node
@@ -23,9 +24,34 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
 """
 
 
-def create_app(settings: Settings) -> FastAPI:
+class App:
+    """The ASGI application of `runplane serve`.
+
+    Layers, outermost first: authentication (an unauthenticated request is
+    refused before its body is read), request body limits, the trigger fast
+    path, then FastAPI with every route. The node's background parts run in
+    FastAPI's lifespan.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.node = Node(settings)
+        self.api = _fastapi(self.node)
+        self._stack = AuthMiddleware(
+            BodyLimitMiddleware(TriggerFastPath(self.api)), context=lambda: self.node.ctx
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._stack(scope, receive, send)
+
+
+def create_app(settings: Settings) -> App:
     """The runplane server: native API under /api/v1, with the node's background parts."""
-    node = Node(settings)
+    return App(settings)
+
+
+def _fastapi(node: Node) -> FastAPI:
+    """FastAPI with every route, the problem handlers and the node's lifespan."""
+    settings = node.settings
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,19 +88,8 @@ def create_app(settings: Settings) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.add_middleware(BodyLimitMiddleware)
-    # Added last, so it runs first: an unauthenticated request is refused before
-    # its body is read.
-    app.add_middleware(AuthMiddleware, context=lambda: node.ctx)
     app.include_router(executions.router)
     app.include_router(processes.router)
     app.include_router(system.router)
     app.include_router(credentials.router)
-    # The trigger handlers take the bare Request; serving them as plain Starlette
-    # routes ahead of FastAPI's skips its per-request routing and dependency layers
-    # on the hot path (measured: docs/benchmarks.md). FastAPI's entries for the
-    # same handlers stay, and document them in the OpenAPI schema.
-    app.router.routes.insert(
-        0, Route(executions.TRIGGER_PATH, executions.trigger, methods=["PUT", "POST"])
-    )
     return app

@@ -144,36 +144,32 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def install(app: FastAPI) -> None:
-    """Register the exception handlers that render every error as a problem."""
-
-    async def on_domain(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, errors.RunplaneError)
-        return problem_response(exc, request.url.path)
-
-    async def on_validation(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        return problem_response(_validation_problems(exc), request.url.path)
-
-    async def on_http(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
+def exception_response(request: Request, exc: Exception) -> Response:
+    """The problem response of any exception: the one mapping, whoever raised it."""
+    path = request.url.path
+    if isinstance(exc, errors.RunplaneError):
+        return problem_response(exc, path)
+    if isinstance(exc, RequestValidationError):
+        return problem_response(_validation_problems(exc), path)
+    if isinstance(exc, StarletteHTTPException):
         cls = _HTTP_CODES.get(exc.status_code, errors.RunplaneError)
         err = cls(str(exc.detail))
         if exc.status_code == 404:
-            err = errors.NotFound(f"No route {request.method} {request.url.path}.")
+            err = errors.NotFound(f"No route {request.method} {path}.")
         elif exc.status_code == 405:
-            err = errors.MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}.")
+            err = errors.MethodNotAllowed(f"{request.method} is not allowed on {path}.")
         elif cls is errors.RunplaneError:
             err.status = exc.status_code
-        return problem_response(err, request.url.path, headers=exc.headers)
+        return problem_response(err, path, headers=exc.headers)
+    log.error("unexpected error on %s %s", request.method, path, exc_info=exc)
+    return problem_response(errors.RunplaneError("An unexpected error occurred."), path)
 
-    async def on_unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return problem_response(
-            errors.RunplaneError("An unexpected error occurred."), request.url.path
-        )
 
-    app.add_exception_handler(errors.RunplaneError, on_domain)
-    app.add_exception_handler(RequestValidationError, on_validation)
-    app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(Exception, on_unexpected)
+def install(app: FastAPI) -> None:
+    """Register the exception handlers that render every error as a problem."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        return exception_response(request, exc)
+
+    for cls in (errors.RunplaneError, RequestValidationError, StarletteHTTPException, Exception):
+        app.add_exception_handler(cls, handler)
