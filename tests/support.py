@@ -147,7 +147,8 @@ class ServerFactory:
         self.tmp = tmp
         self.servers: list[Server] = []
 
-    def start(self, *args: str, env: dict[str, str] | None = None) -> Server:
+    def start(self, *args: str, env: dict[str, str | None] | None = None) -> Server:
+        """A started server; `env` overrides the test defaults (None removes a variable)."""
         data = self.tmp.mktemp("server")
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("RUNPLANE_")}
         full_env.update(
@@ -158,7 +159,11 @@ class ServerFactory:
                 "RUNPLANE_ADMIN_TOKEN": ADMIN_TOKEN,
             }
         )
-        full_env.update(env or {})
+        for key, value in (env or {}).items():
+            if value is None:
+                full_env.pop(key, None)
+            else:
+                full_env[key] = value
         server = Server(data, list(args), full_env)
         self.servers.append(server)
         return server.start()

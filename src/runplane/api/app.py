@@ -18,6 +18,9 @@ from runplane.api.native import credentials, executions, processes, system
 from runplane.node import Node
 from runplane.settings import Settings
 
+ROUTERS = (executions.router, processes.router, system.router, credentials.router)
+"""Every router the app serves (tests walk these to check each route's access rules)."""
+
 API_DESCRIPTION = """Start automation processes over HTTP and track them to a result.
 
 Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`.
@@ -88,8 +91,6 @@ def _fastapi(node: Node) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.include_router(executions.router)
-    app.include_router(processes.router)
-    app.include_router(system.router)
-    app.include_router(credentials.router)
+    for router in ROUTERS:
+        app.include_router(router)
     return app

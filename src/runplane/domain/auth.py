@@ -9,6 +9,7 @@ those limits, or without the scope an action needs, is 403.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from runplane.domain.errors import Forbidden
@@ -43,6 +44,11 @@ class Principal:
     scopes: frozenset[Scope]
     environment_ids: frozenset[str] | None = None  # None: every environment
     process_id: str | None = None  # a per-process secret: this process only
+    expires_at: datetime | None = None
+
+    def expired(self, now: datetime) -> bool:
+        """True once the credential's expiry has passed."""
+        return self.expires_at is not None and self.expires_at <= now
 
     def has(self, scope: Scope) -> bool:
         """True when the principal holds `scope` (admin holds every scope)."""

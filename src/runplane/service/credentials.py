@@ -20,10 +20,10 @@ MAX_NAME_CHARS = 200
 async def authenticate(ctx: Context, secret: str) -> Principal:
     """The principal of a presented secret; InvalidCredentials when it is not live."""
     digest = rsecrets.digest(secret)
-    cached = ctx.principals.get(digest)
-    if cached is not None:
-        return cached
     now = ctx.clock()
+    cached = ctx.principals.get(digest)
+    if cached is not None and not cached.expired(now):
+        return cached
     principal = await ctx.db.read(lambda c: store.find_principal(c, digest, now))
     if principal is None:
         raise errors.InvalidCredentials("The credential is unknown, expired or revoked.")

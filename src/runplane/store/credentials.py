@@ -25,6 +25,7 @@ def _principal(row: Row[Any]) -> Principal:
         scopes=frozenset(Scope(s) for s in row.scopes),
         environment_ids=None if envs is None else frozenset(envs),
         process_id=row.process_id,
+        expires_at=row.expires_at,
     )
 
 
