@@ -209,3 +209,85 @@ async def delete_token(ctx: Context, who: Principal, name: str) -> None:
         store.revoke(tx, who.workspace_id, [row.id], now)
 
     await ctx.db.write(op)
+
+
+PROCESS_SECRET_SCOPES = [Scope.EXECUTIONS_START.value, Scope.EXECUTIONS_READ.value]
+
+
+async def generate_process_secret(
+    ctx: Context, who: Principal, process_name: str
+) -> tuple[str, dict[str, Any]]:
+    """Create the secret of a process (one per process); shown once."""
+    who.require(Scope.ADMIN)
+    secret = rsecrets.new_secret(CredentialKind.PROCESS_SECRET)
+    now = ctx.clock()
+
+    def op(tx: Tx) -> dict[str, Any]:
+        process = catalog_store.get_process(tx.conn, who.workspace_id, process_name)
+        if store.list_credentials(
+            tx.conn, who.workspace_id, CredentialKind.PROCESS_SECRET, process.id
+        ):
+            raise errors.Conflict(
+                f"Process {process_name!r} has a secret: rotate or delete it.",
+                process=process_name,
+            )
+        return store.create_credential(
+            tx,
+            ws_id=who.workspace_id,
+            kind=CredentialKind.PROCESS_SECRET,
+            name=process.name,
+            token_hash=rsecrets.digest(secret),
+            scopes=PROCESS_SECRET_SCOPES,
+            environment_ids=None,
+            process_id=process.id,
+            expires_at=None,
+            now=now,
+        )
+
+    return secret, await ctx.db.write(op)
+
+
+def _process_secret(tx: Tx, who: Principal, process_name: str) -> dict[str, Any]:
+    process = catalog_store.get_process(tx.conn, who.workspace_id, process_name)
+    live = store.list_credentials(
+        tx.conn, who.workspace_id, CredentialKind.PROCESS_SECRET, process.id
+    )
+    if not live:
+        raise errors.CredentialNotFound(f"Process {process_name!r} has no secret.")
+    first: dict[str, Any] = live[0]
+    return first
+
+
+async def rotate_process_secret(
+    ctx: Context, who: Principal, process_name: str
+) -> tuple[str, dict[str, Any]]:
+    """Give a process a new secret; the old one stops working at once."""
+    who.require(Scope.ADMIN)
+    secret = rsecrets.new_secret(CredentialKind.PROCESS_SECRET)
+
+    def op(tx: Tx) -> dict[str, Any]:
+        cred = _process_secret(tx, who, process_name)
+        store.set_secret(tx, who.workspace_id, cred["id"], rsecrets.digest(secret))
+        return cred
+
+    return secret, await ctx.db.write(op)
+
+
+async def delete_process_secret(ctx: Context, who: Principal, process_name: str) -> None:
+    """Revoke a process's secret."""
+    who.require(Scope.ADMIN)
+    now = ctx.clock()
+
+    def op(tx: Tx) -> None:
+        cred = _process_secret(tx, who, process_name)
+        store.revoke(tx, who.workspace_id, [cred["id"]], now)
+
+    await ctx.db.write(op)
+
+
+async def list_process_secrets(ctx: Context, who: Principal) -> list[dict[str, Any]]:
+    """Which processes have a secret (never the secrets)."""
+    who.require(Scope.ADMIN)
+    return await ctx.db.read(
+        lambda c: store.list_credentials(c, who.workspace_id, CredentialKind.PROCESS_SECRET)
+    )

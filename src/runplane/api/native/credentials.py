@@ -83,3 +83,42 @@ async def delete_token(name: str, ctx: Ctx, who: Who) -> Response:
 
 
 _NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _process_secret(cred: dict[str, Any], secret: str | None) -> dict[str, Any]:
+    out = {"process": cred["name"], "createdAt": render.ts(cred["created_at"])}
+    if secret is not None:
+        out["secret"] = secret
+    return out
+
+
+@router.post("/processes/{process}/secret", status_code=201, tags=["credentials"])
+async def generate_process_secret(process: str, ctx: Ctx, who: Who) -> Response:
+    """Create the process's secret (one per process); the response shows it once.
+
+    The secret starts this process and reads its executions, nothing else; send it
+    as the `Runplane-Process-Secret` header or the `process-secret` query parameter.
+    """
+    secret, cred = await svc.generate_process_secret(ctx, who, process)
+    return JSON(_process_secret(cred, secret), status_code=201, headers=_NO_STORE)
+
+
+@router.post("/processes/{process}/secret/rotate", tags=["credentials"])
+async def rotate_process_secret(process: str, ctx: Ctx, who: Who) -> Response:
+    """Give the process a new secret; the old one stops working at once."""
+    secret, cred = await svc.rotate_process_secret(ctx, who, process)
+    return JSON(_process_secret(cred, secret), headers=_NO_STORE)
+
+
+@router.delete("/processes/{process}/secret", status_code=204, tags=["credentials"])
+async def delete_process_secret(process: str, ctx: Ctx, who: Who) -> Response:
+    """Revoke the process's secret."""
+    await svc.delete_process_secret(ctx, who, process)
+    return Response(status_code=204)
+
+
+@router.get("/secrets", tags=["credentials"])
+async def list_process_secrets(ctx: Ctx, who: Who) -> Response:
+    """The processes that have a secret (never the secrets)."""
+    creds = await svc.list_process_secrets(ctx, who)
+    return JSON({"items": [_process_secret(c, None) for c in creds]})
