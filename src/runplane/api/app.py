@@ -14,11 +14,17 @@ from runplane.api import problems
 from runplane.api.auth import AuthMiddleware
 from runplane.api.fastpath import TriggerFastPath
 from runplane.api.limits import BodyLimitMiddleware
-from runplane.api.native import credentials, executions, processes, system
+from runplane.api.native import credentials, executions, processes, system, workspaces
 from runplane.node import Node
 from runplane.settings import Settings
 
-ROUTERS = (executions.router, processes.router, system.router, credentials.router)
+ROUTERS = (
+    executions.router,
+    processes.router,
+    system.router,
+    credentials.router,
+    workspaces.router,
+)
 """Every router the app serves (tests walk these to check each route's access rules)."""
 
 API_DESCRIPTION = """Start automation processes over HTTP and track them to a result.

@@ -27,18 +27,49 @@ DEFAULT_ENVIRONMENTS = ("sandbox", "production")
 
 def bootstrap(tx: Tx, now: datetime) -> str:
     """Make sure workspace `default` and its environments exist; return its id."""
-    conn = tx.conn
-    ws_id = conn.scalar(select(workspaces.c.id).where(workspaces.c.name == DEFAULT_WORKSPACE))
+    ws_id = tx.conn.scalar(select(workspaces.c.id).where(workspaces.c.name == DEFAULT_WORKSPACE))
     if ws_id is None:
-        ws_id = new_id()
-        conn.execute(workspaces.insert().values(id=ws_id, name=DEFAULT_WORKSPACE, created_at=now))
-        for name in DEFAULT_ENVIRONMENTS:
-            conn.execute(
-                environments.insert().values(
-                    id=new_id(), workspace_id=ws_id, name=name, created_at=now
-                )
-            )
+        ws_id = create_workspace(tx, DEFAULT_WORKSPACE, now)
     return str(ws_id)
+
+
+def create_workspace(tx: Tx, name: str, now: datetime) -> str:
+    """A new workspace with the default environments; returns its id."""
+    conn = tx.conn
+    if conn.scalar(select(workspaces.c.id).where(workspaces.c.name == name)) is not None:
+        raise errors.Conflict(f"A workspace named {name!r} exists.", workspace=name)
+    ws_id = new_id()
+    conn.execute(workspaces.insert().values(id=ws_id, name=name, created_at=now))
+    for env in DEFAULT_ENVIRONMENTS:
+        create_environment(tx, ws_id, env, now)
+    return ws_id
+
+
+def list_workspaces(conn: Connection) -> list[tuple[str, str, datetime]]:
+    """(id, name, created_at) of every workspace, by name."""
+    rows = conn.execute(
+        select(workspaces.c.id, workspaces.c.name, workspaces.c.created_at).order_by(
+            workspaces.c.name
+        )
+    )
+    return [(r.id, r.name, r.created_at) for r in rows]
+
+
+def create_environment(tx: Tx, ws_id: str, name: str, now: datetime) -> Environment:
+    """A new environment in the workspace."""
+    conn = tx.conn
+    exists = conn.scalar(
+        select(environments.c.id).where(
+            environments.c.workspace_id == ws_id, environments.c.name == name
+        )
+    )
+    if exists is not None:
+        raise errors.Conflict(f"An environment named {name!r} exists.", environment=name)
+    env_id = new_id()
+    conn.execute(
+        environments.insert().values(id=env_id, workspace_id=ws_id, name=name, created_at=now)
+    )
+    return Environment(env_id, ws_id, name, now)
 
 
 def workspace_id(conn: Connection, name: str) -> str:

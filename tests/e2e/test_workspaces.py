@@ -1,0 +1,123 @@
+"""Workspaces are the tenant boundary: another workspace's objects do not exist (404)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from runplane.api.app import ROUTERS
+from tests.support import Server, ServerFactory, wait_terminal
+
+# Routes that create an object of the caller's own workspace under a name it
+# chooses: the same name existing in another workspace is not visible to them.
+CREATES_IN_OWN_WORKSPACE = {("POST", "/api/v1/processes/{process}/versions")}
+SHARED_NAME = "only-in-default"
+# A valid body where a route needs one, so only the object lookup can refuse it.
+BODIES = {
+    ("PUT", "/api/v1/processes/{process}/executions"): {
+        "executionId": "x",
+        "inputArguments": {},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    factory = ServerFactory(tmp_path_factory)
+    srv = factory.start("--slots", "1")
+    with srv.client() as admin:
+        made = admin.post("/api/v1/workspaces", json={"name": "acme"})
+        assert made.status_code == 201, made.text
+        assert made.headers["cache-control"] == "no-store"
+        execution = admin.post(
+            "/api/v1/processes/hello/executions",
+            json={},
+            headers={"Idempotency-Key": SHARED_NAME},
+        ).json()
+        wait_terminal(admin, execution["id"])
+        assert admin.post("/api/v1/processes/hello/secret").status_code == 201
+        admin.post("/api/v1/tokens", json={"name": SHARED_NAME, "scopes": ["executions:read"]})
+        if any(r.path == "/api/v1/apps" for router in ROUTERS for r in router.routes):
+            admin.post("/api/v1/apps", json={"name": SHARED_NAME, "scopes": ["executions:read"]})
+    try:
+        yield {"server": srv, "acme": made.json()["adminToken"], "execution": execution}
+    finally:
+        factory.stop_all()
+
+
+def test_workspaces_are_created_by_the_installation_admin_only(world: dict[str, Any]) -> None:
+    srv: Server = world["server"]
+    with srv.client() as admin, srv.client(token=world["acme"]) as acme:
+        assert admin.post("/api/v1/workspaces", json={"name": "acme"}).status_code == 409
+        bad = admin.post("/api/v1/workspaces", json={"name": "Not Valid"})
+        assert bad.status_code == 422 and bad.json()["errors"][0]["name"] == "name"
+        assert acme.post("/api/v1/workspaces", json={"name": "evil"}).status_code == 403
+        names = {w["name"] for w in admin.get("/api/v1/workspaces").json()["items"]}
+        assert {"default", "acme"} <= names
+        assert [w["name"] for w in acme.get("/api/v1/workspaces").json()["items"]] == ["acme"]
+        envs = {e["name"] for e in acme.get("/api/v1/environments").json()["items"]}
+        assert envs == {"sandbox", "production"}
+        assert acme.post("/api/v1/environments", json={"name": "staging"}).status_code == 201
+        assert acme.post("/api/v1/environments", json={"name": "staging"}).status_code == 409
+        default_envs = {e["name"] for e in admin.get("/api/v1/environments").json()["items"]}
+        assert "staging" not in default_envs
+
+
+def _routes() -> list[tuple[str, str]]:
+    out = []
+    for router in ROUTERS:
+        for route in router.routes:
+            for method in sorted(getattr(route, "methods", None) or []):
+                if method != "HEAD":
+                    out.append((method, route.path))  # type: ignore[attr-defined]
+    return out
+
+
+def test_every_route_hides_another_workspaces_objects(world: dict[str, Any]) -> None:
+    srv: Server = world["server"]
+    execution = world["execution"]
+    values = {
+        "process": "hello",
+        "execution_id": execution["id"],
+        "version": "1",
+        "environment": "production",
+        "name": SHARED_NAME,
+    }
+    checked: list[str] = []
+    leaks: list[str] = []
+    with srv.client(token=world["acme"]) as acme:
+        for method, template in _routes():
+            params = re.findall(r"\{([^}:]+)(?::[^}]*)?\}", template)
+            path = re.sub(r"\{([^}:]+)(?::[^}]*)?\}", lambda m: str(values[m.group(1)]), template)
+            if "execution_id" in params and "process" in params:
+                path = path.replace(execution["id"], execution["executionId"])
+            r = acme.request(method, path, json=BODIES.get((method, template), {}))
+            if (method, template) in CREATES_IN_OWN_WORKSPACE:
+                continue
+            if params:
+                checked.append(f"{method} {template}")
+                if r.status_code != 404:
+                    leaks.append(f"{method} {template} -> {r.status_code} {r.text[:120]}")
+            elif method == "GET":
+                checked.append(f"{method} {template}")
+                if r.status_code != 200 or execution["id"] in r.text or SHARED_NAME in r.text:
+                    leaks.append(f"{method} {template} -> {r.status_code} {r.text[:120]}")
+    assert not leaks, "\n".join(leaks)
+    assert len(checked) >= 15, checked
+
+
+def test_another_workspaces_credentials_never_start_its_processes(
+    world: dict[str, Any],
+) -> None:
+    srv: Server = world["server"]
+    with srv.client(token=world["acme"]) as acme:
+        r = acme.put(
+            "/api/v1/processes/hello/executions",
+            json={"executionId": SHARED_NAME, "inputArguments": {}},
+        )
+        assert r.status_code == 404 and r.json()["code"] == "process_not_found"
+        listed = acme.get("/api/v1/executions", params={"limit": 500}).json()["items"]
+        assert listed == []
