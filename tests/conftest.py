@@ -9,11 +9,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import Engine, create_engine, text
 
+from runplane.store import sealing
 from runplane.store.database import create_sqlalchemy_engine
 from runplane.store.migrate import upgrade
 from tests.support import ServerFactory, postgres_available, postgres_url
+
+
+@pytest.fixture(autouse=True, scope="session")
+def sealing_key() -> None:
+    """In-process store tests seal secret parameters with a key of their own."""
+    sealing.use_key(Fernet.generate_key())
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

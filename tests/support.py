@@ -157,6 +157,8 @@ class ServerFactory:
                 "RUNPLANE_SWEEP_INTERVAL_SECONDS": "0.5",
                 "RUNPLANE_DRAIN_TIMEOUT_SECONDS": "2",
                 "RUNPLANE_ADMIN_TOKEN": ADMIN_TOKEN,
+                # tests refuse bad credentials on purpose, all from 127.0.0.1
+                "RUNPLANE_AUTH_FAILURE_LIMIT": "1000",
             }
         )
         for key, value in (env or {}).items():

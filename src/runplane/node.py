@@ -15,8 +15,9 @@ from runplane.runtime.agent import Agent, default_runtime_name
 from runplane.runtime.gateway import InProcessGateway
 from runplane.service import credentials, leases
 from runplane.service.context import Context
+from runplane.service.limits import FailureLimiter
 from runplane.settings import Settings
-from runplane.store import catalog
+from runplane.store import catalog, sealing
 from runplane.store.database import Database
 
 log = logging.getLogger("runplane.node")
@@ -49,10 +50,19 @@ class Node:
         """Migrate, bootstrap, deploy the demo, start the sweeper and the embedded runtime."""
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
+        sealing.use_key(
+            sealing.fernet_key(s.secret_key.get_secret_value())
+            if s.secret_key
+            else sealing.load_or_create_key_file(s.data_dir)
+        )
         db = Database(s.resolved_database_url)
         await asyncio.to_thread(db.migrate)
         db.start()
-        ctx = Context(db=db, settings=s)
+        ctx = Context(
+            db=db,
+            settings=s,
+            limiter=FailureLimiter(s.auth_failure_limit, s.auth_failure_window_seconds),
+        )
         db.on_events = ctx.publish
         ctx.workspace_id = await db.write(lambda tx: catalog.bootstrap(tx, ctx.clock()))
         self._ctx = ctx

@@ -35,7 +35,11 @@ class Settings(BaseSettings):
     max_wait_seconds: float = Field(default=60.0, gt=0)
     log_level: str = "info"
     telemetry: bool = False  # FastAPI's OpenTelemetry spans/metrics/logs (needs a provider)
-    admin_token: SecretStr | None = None  # RUNPLANE_ADMIN_TOKEN: the admin token, for automation
+    auth_failure_limit: int = Field(default=10, ge=1)  # failed attempts per key per window
+    auth_failure_window_seconds: float = Field(default=60.0, gt=0)
+    admin_token: SecretStr | None = None
+    # seals secret parameters at rest; default: a key file made in the data directory
+    secret_key: SecretStr | None = None  # RUNPLANE_ADMIN_TOKEN: the admin token, for automation
 
     @property
     def resolved_database_url(self) -> str:

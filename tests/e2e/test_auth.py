@@ -15,7 +15,15 @@ from runplane.api.app import ROUTERS, create_app
 from runplane.settings import Settings
 from tests.support import ADMIN_TOKEN, Server, ServerFactory, wait_terminal, wait_until
 
-PUBLIC = {"/api/v1/health", "/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/oauth2-redirect"}
+# The OAuth2 token endpoints authenticate the client themselves (RFC 6749 errors).
+OAUTH_PUBLIC = {"/oauth2/token", "/accounts/api/v2/oauth2/token", "/oauth2/revoke"}
+PUBLIC = {
+    "/api/v1/health",
+    "/api/v1/openapi.json",
+    "/api/v1/docs",
+    "/api/v1/docs/oauth2-redirect",
+    *OAUTH_PUBLIC,
+}
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +77,10 @@ def test_every_route_but_the_public_ones_needs_a_credential(server: Server) -> N
     with server.client(token=None) as anonymous:
         for method, path in routes:
             r = anonymous.request(method, path, json={})
+            if path in OAUTH_PUBLIC:  # reached the endpoint: `{}` lacks its parameters
+                assert r.status_code == 400, (method, path)
+                assert r.json()["error"] == "invalid_request", (method, path)
+                continue
             if path in PUBLIC:
                 assert r.status_code == 200, (method, path)
                 continue
@@ -231,3 +243,40 @@ def test_first_start_shows_the_admin_token_once_in_a_working_curl_line(
 def test_a_short_admin_token_setting_is_refused_at_start(start_server: ServerFactory) -> None:
     with pytest.raises(AssertionError, match="at least 32"):
         start_server.start("--slots", "0", env={"RUNPLANE_ADMIN_TOKEN": "too-short"})
+
+
+def test_failed_authentication_is_rate_limited_per_address(start_server: ServerFactory) -> None:
+    srv = start_server.start(
+        "--slots",
+        "0",
+        env={"RUNPLANE_AUTH_FAILURE_LIMIT": "3", "RUNPLANE_AUTH_FAILURE_WINDOW_SECONDS": "30"},
+    )
+    with srv.client(token="rpt_wrong") as bad:
+        codes = [bad.get("/api/v1/executions").status_code for _ in range(3)]
+        assert codes == [401, 401, 401]
+        limited = bad.get("/api/v1/executions")
+        body = problem(limited, 429, "too_many_requests")
+        assert 1 <= int(limited.headers["retry-after"]) <= 30 and body["detail"]
+    # The address is blocked whatever the credential: no oracle for a guesser.
+    with srv.client() as admin:
+        problem(admin.get("/api/v1/executions"), 429, "too_many_requests")
+        assert admin.get("/api/v1/health").status_code == 200
+
+
+def test_failed_client_authentication_at_the_token_endpoint_is_rate_limited(
+    start_server: ServerFactory,
+) -> None:
+    srv = start_server.start("--slots", "0", env={"RUNPLANE_AUTH_FAILURE_LIMIT": "3"})
+    with srv.client() as admin:
+        app = admin.post("/api/v1/apps", json={"name": "limited", "scopes": ["executions:read"]})
+        client_id = app.json()["clientId"]
+    with srv.client(token=None) as anon:
+        form = {"grant_type": "client_credentials", "client_id": client_id}
+        codes = [
+            anon.post("/oauth2/token", data={**form, "client_secret": "wrong"}).status_code
+            for _ in range(3)
+        ]
+        assert codes == [401, 401, 401]
+        limited = anon.post("/oauth2/token", data={**form, "client_secret": "wrong"})
+        assert limited.status_code == 429 and limited.json()["error"] == "too_many_requests"
+        assert int(limited.headers["retry-after"]) >= 1

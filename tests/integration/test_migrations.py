@@ -5,11 +5,15 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
 from runplane.store.database import create_sqlalchemy_engine
 from runplane.store.migrate import alembic_config, upgrade
+from runplane.store.schema import metadata
 from tests.support import postgres_url
 
 
@@ -43,6 +47,29 @@ def test_upgrade_from_the_first_revision_keeps_rows(backend: str, tmp_path: Path
             assert conn.scalar(text("SELECT name FROM workspaces")) == "default"
             head = ScriptDirectory.from_config(alembic_config()).get_current_head()
             assert conn.scalar(text("SELECT version_num FROM alembic_version")) == head
+    finally:
+        engine.dispose()
+        if admin is not None:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+
+
+def test_migrations_build_exactly_the_tables_of_schema_py(backend: str, tmp_path: Path) -> None:
+    # Also down one revision and up again: the newest migration must undo cleanly
+    # (on SQLite its batch mode copies tables) and redo to the same schema.
+    schema = f"m_{uuid.uuid4().hex[:10]}"
+    engine, admin = _engine(backend, tmp_path, schema)
+    cfg = alembic_config()
+    try:
+        upgrade(engine)
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "-1")
+        upgrade(engine)
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, metadata) == []
     finally:
         engine.dispose()
         if admin is not None:

@@ -379,3 +379,35 @@ def test_a_full_deployment_never_hides_other_work(engine: Engine) -> None:
     second = w.claim()
     assert second is not None and second.execution_id == other_id
     assert w.claim() is None
+
+
+def test_secret_inputs_are_sealed_at_rest(engine: Engine) -> None:
+    w = World(engine)
+    eid = new_id()
+    canary = "canary-SEALED-5150"
+    item = executions.NewExecution(
+        id=eid,
+        workspace_id=w.ws,
+        process_id=w.deployment.process_id,
+        version_id=w.version.id,
+        deployment_id=w.deployment.id,
+        environment_id=w.env.id,
+        client_execution_id=eid,
+        max_attempts=1,
+        timeout_seconds=60,
+        inputs={"x": 1, "token": "***"},
+        secret_inputs={"token": canary},
+        input_fingerprint="f",
+        request_fingerprint=None,
+        process_name="bot",
+        version_number=1,
+        environment_name="production",
+    )
+    write(engine, lambda tx: executions.create_execution(tx, item, T0))
+    with engine.connect() as conn:
+        raw = conn.exec_driver_sql(
+            "SELECT secret_inputs FROM executions WHERE id = '" + eid + "'"
+        ).scalar_one()
+    assert canary not in str(raw) and "sealed" in str(raw)
+    claim = w.claim()
+    assert claim.inputs["token"] == canary and claim.secret_names == ("token",)

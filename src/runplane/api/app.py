@@ -10,11 +10,11 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from runplane import __version__
-from runplane.api import problems
+from runplane.api import oauth, problems
 from runplane.api.auth import AuthMiddleware
 from runplane.api.fastpath import TriggerFastPath
 from runplane.api.limits import BodyLimitMiddleware
-from runplane.api.native import credentials, executions, processes, system, workspaces
+from runplane.api.native import apps, credentials, executions, processes, system, workspaces
 from runplane.node import Node
 from runplane.settings import Settings
 
@@ -24,12 +24,15 @@ ROUTERS = (
     system.router,
     credentials.router,
     workspaces.router,
+    apps.router,
+    oauth.router,
 )
 """Every router the app serves (tests walk these to check each route's access rules)."""
 
 API_DESCRIPTION = """Start automation processes over HTTP and track them to a result.
 
-Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`.
+Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`;
+the OAuth2 token endpoints answer RFC 6749 errors (`{"error", "error_description"}`).
 """
 
 

@@ -23,7 +23,16 @@ from runplane.service import credentials
 from runplane.service.context import Context
 
 PUBLIC_PATHS = frozenset(
-    {"/api/v1/health", "/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/oauth2-redirect"}
+    {
+        "/api/v1/health",
+        "/api/v1/openapi.json",
+        "/api/v1/docs",
+        "/api/v1/docs/oauth2-redirect",
+        # OAuth2 token endpoints (api/oauth.py): they authenticate the client themselves
+        "/oauth2/token",
+        "/accounts/api/v2/oauth2/token",
+        "/oauth2/revoke",
+    }
 )
 CHALLENGE = 'Bearer realm="runplane"'
 PROCESS_SECRET_HEADER = b"runplane-process-secret"
@@ -32,6 +41,13 @@ PROCESS_SECRET_PARAM = "process-secret"  # noqa: S105 - a parameter name
 
 def presented_secret(headers: dict[bytes, bytes], query_string: bytes) -> str:
     """The secret a request presents; Unauthenticated naming what is wrong."""
+    return presented_credential(headers, query_string)[0]
+
+
+def presented_credential(
+    headers: dict[bytes, bytes], query_string: bytes
+) -> tuple[str, str | None]:
+    """(secret, Basic username or None) a request presents; Unauthenticated when unusable."""
     raw = headers.get(b"authorization")
     if raw is not None:
         text = raw.decode("latin-1").strip()
@@ -40,33 +56,34 @@ def presented_secret(headers: dict[bytes, bytes], query_string: bytes) -> str:
         if scheme.lower() == "bearer":
             if not value:
                 raise errors.Unauthenticated("The Bearer credential is empty.")
-            return value
+            return value, None
         if scheme.lower() == "basic":
             try:
                 decoded = base64.b64decode(value, validate=True).decode()
             except (binascii.Error, UnicodeDecodeError) as exc:
                 raise errors.Unauthenticated("The Basic credential is not valid base64.") from exc
-            _, colon, password = decoded.partition(":")
+            username, colon, password = decoded.partition(":")
             if not colon or not password:
                 raise errors.Unauthenticated(
                     "The Basic credential must be username:token with a token."
                 )
-            return password
+            return password, username or None
         raise errors.Unauthenticated(
             f"Unsupported Authorization scheme {scheme!r}: use Bearer or Basic."
         )
     header_secret = headers.get(PROCESS_SECRET_HEADER)
     if header_secret is not None and header_secret.strip():
-        return header_secret.decode("latin-1").strip()
+        return header_secret.decode("latin-1").strip(), None
     if query_string:
         for key, value in parse_qsl(query_string.decode("latin-1")):
             if key == PROCESS_SECRET_PARAM and value:
-                return value
+                return value, None
     raise errors.Unauthenticated("This route needs a credential: Authorization: Bearer <token>.")
 
 
 class AuthMiddleware:
-    """Resolve the caller of every non-public request, or answer 401."""
+    """Resolve the caller of every non-public request, or answer 401 (429 when a client
+    address or username has failed too often; see service.limits)."""
 
     def __init__(self, app: ASGIApp, context: Callable[[], Context]) -> None:
         self.app = app
@@ -76,10 +93,30 @@ class AuthMiddleware:
         if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
+        client = scope.get("client")
+        keys = [f"addr:{client[0] if client else 'unknown'}"]
+        ctx = self.context()
+        limiter = ctx.limiter
         try:
-            headers = dict(scope["headers"])
-            secret = presented_secret(headers, scope.get("query_string", b""))
-            principal = await credentials.authenticate(self.context(), secret)
+            try:
+                secret, username = presented_credential(
+                    dict(scope["headers"]), scope.get("query_string", b"")
+                )
+            except errors.Unauthenticated:
+                await limiter.check(ctx, keys)
+                raise
+            if username:
+                keys.append(f"user:{username[:200]}")
+            await limiter.check(ctx, keys)
+            try:
+                principal = await credentials.authenticate(ctx, secret)
+            except errors.Unauthenticated:
+                await limiter.fail(ctx, keys)
+                raise
+        except errors.TooManyRequests as exc:
+            retry = str(exc.extra.get("retry_after", 1))
+            await problem_response(exc, scope["path"], {"Retry-After": retry})(scope, receive, send)
+            return
         except errors.Unauthenticated as exc:
             response = problem_response(exc, scope["path"], {"WWW-Authenticate": CHALLENGE})
             await response(scope, receive, send)

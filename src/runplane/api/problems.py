@@ -125,14 +125,17 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
     """Rewrite an OpenAPI document so every error response is a problem document.
 
     FastAPI documents its own 422 shape; runplane answers every error,
-    validation included, as `application/problem+json`.
+    validation included, as `application/problem+json`. Only the native API
+    (under /api/v1): the token endpoints document their RFC 6749 errors.
     """
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     components["Problem"] = PROBLEM_SCHEMA
     problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    for path_item in schema.get("paths", {}).values():
+    for path, path_item in schema.get("paths", {}).items():
+        if not path.startswith("/api/v1/"):
+            continue
         for operation in path_item.values():
             responses = operation.setdefault("responses", {})
             for code, response in responses.items():

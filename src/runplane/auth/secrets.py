@@ -22,11 +22,24 @@ PREFIXES = {
     CredentialKind.ACCESS_TOKEN: "rpa_",
 }
 MIN_ADMIN_TOKEN_CHARS = 32
+CLIENT_ID_PREFIX = "rpc_"  # an OAuth2 client id: an identifier, not a secret
+CLIENT_ID_BYTES = 12  # 16 URL-safe characters
+CLIENT_SECRET_PREFIX = "rpcs_"  # noqa: S105 - a prefix, not a secret
 
 
 def new_secret(kind: CredentialKind) -> str:
     """A fresh secret of this kind: prefix + 43 URL-safe characters (256 bits)."""
     return PREFIXES[kind] + secrets.token_urlsafe(SECRET_BYTES)
+
+
+def new_client_id() -> str:
+    """A fresh OAuth2 client id: `rpc_` + 16 URL-safe characters."""
+    return CLIENT_ID_PREFIX + secrets.token_urlsafe(CLIENT_ID_BYTES)
+
+
+def new_client_secret() -> str:
+    """A fresh OAuth2 client secret: `rpcs_` + 43 URL-safe characters (256 bits)."""
+    return CLIENT_SECRET_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
 
 
 def digest(secret: str) -> str:

@@ -81,3 +81,20 @@ class Principal:
             raise Forbidden(f"This credential cannot act on process {process!r}.")
         if not self.sees_environment(environment_id):
             raise Forbidden(f"This credential cannot act in environment {environment!r}.")
+
+
+@dataclass(frozen=True)
+class OAuthApp:
+    """An OAuth2 client-credentials app: exchanges its client id and secret for access tokens."""
+
+    id: str
+    workspace_id: str
+    name: str
+    client_id: str
+    scopes: frozenset[Scope]
+    environment_ids: frozenset[str] | None  # None: every environment
+    created_at: datetime
+
+    def grants(self, scope: Scope) -> bool:
+        """True when the app may hand `scope` to its access tokens (admin grants every scope)."""
+        return scope in self.scopes or Scope.ADMIN in self.scopes

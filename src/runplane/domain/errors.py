@@ -2,16 +2,18 @@
 
 ```
 RunplaneError (500 internal)
-├── BadRequest (400)            MalformedJson
-├── Unauthenticated (401)       InvalidCredentials
+├── BadRequest (400)            MalformedJson, InvalidScope, UnsupportedGrantType
+├── Unauthenticated (401)       InvalidCredentials, InvalidClient
 ├── Forbidden (403)
 ├── MethodNotAllowed (405)
 ├── NotFound (404)              WorkspaceNotFound, EnvironmentNotFound, ProcessNotFound,
-│                               VersionNotFound, DeploymentNotFound, ExecutionNotFound
+│                               VersionNotFound, DeploymentNotFound, ExecutionNotFound,
+│                               CredentialNotFound, AppNotFound
 ├── Conflict (409)              ExecutionIdConflict, ProcessNotDeployed, ProcessNotInvokable,
 │                               InvalidTransition, ExecutionFinished, StaleLease
 ├── PayloadTooLarge (413)
 ├── UnsupportedMediaType (415)
+├── TooManyRequests (429)
 └── Unprocessable (422)         InvalidRequest, InvalidInputArguments, InvalidManifest,
                                 InvalidBundle, EnvironmentRequired
 ```
@@ -64,6 +66,18 @@ class MalformedJson(BadRequest):
     code = "malformed_json"
 
 
+class InvalidScope(BadRequest):
+    """The requested scope is unknown or not granted to this client."""
+
+    code = "invalid_scope"
+
+
+class UnsupportedGrantType(BadRequest):
+    """Only the client_credentials grant is supported."""
+
+    code = "unsupported_grant_type"
+
+
 class NotFound(RunplaneError):
     """The resource does not exist."""
 
@@ -107,6 +121,12 @@ class CredentialNotFound(NotFound):
     code = "credential_not_found"
 
 
+class AppNotFound(NotFound):
+    """No OAuth2 client app with this name."""
+
+    code = "app_not_found"
+
+
 class ExecutionNotFound(NotFound):
     """No execution with this id."""
 
@@ -124,6 +144,12 @@ class InvalidCredentials(Unauthenticated):
     """The credential is not valid (unknown, expired or revoked)."""
 
     code = "invalid_credentials"
+
+
+class InvalidClient(InvalidCredentials):
+    """Client authentication failed (unknown client, wrong secret or deleted app)."""
+
+    code = "invalid_client"
 
 
 class Forbidden(RunplaneError):
@@ -195,6 +221,13 @@ class UnsupportedMediaType(RunplaneError):
 
     status = 415
     code = "unsupported_media_type"
+
+
+class TooManyRequests(RunplaneError):
+    """Too many failed attempts: wait before trying again."""
+
+    status = 429
+    code = "too_many_requests"
 
 
 class Unprocessable(RunplaneError):

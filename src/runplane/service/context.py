@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from runplane.domain.auth import CredentialKind, Principal, Scope
 from runplane.domain.events import DomainEvent
 from runplane.service.hub import Hub
+from runplane.service.limits import FailureLimiter
 from runplane.service.principals import PrincipalCache
 from runplane.service.targets import TargetCache
 from runplane.settings import Settings
@@ -30,6 +31,7 @@ class Context:
     hub: Hub = field(default_factory=Hub)
     targets: TargetCache = field(default_factory=TargetCache)
     principals: PrincipalCache = field(default_factory=PrincipalCache)
+    limiter: FailureLimiter = field(default_factory=FailureLimiter)
     clock: Callable[[], datetime] = utcnow
 
     def system(self) -> Principal:

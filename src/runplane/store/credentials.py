@@ -56,8 +56,9 @@ def create_credential(
     process_id: str | None,
     expires_at: datetime | None,
     now: datetime,
+    app_id: str | None = None,
 ) -> dict[str, Any]:
-    """Store a credential's digest and its rights."""
+    """Store a credential's digest and its rights (`app_id`: an access token's OAuth2 app)."""
     cred_id = new_id()
     tx.conn.execute(
         credentials.insert().values(
@@ -71,6 +72,7 @@ def create_credential(
             process_id=process_id,
             expires_at=expires_at,
             created_at=now,
+            app_id=app_id,
         )
     )
     row = tx.conn.execute(select(credentials).where(credentials.c.id == cred_id)).one()

@@ -21,6 +21,7 @@ from runplane.domain import errors, states
 from runplane.domain.events import ExecutionChanged, LogAppended, WorkAvailable
 from runplane.domain.model import Claim, Execution, LogChunk, Page
 from runplane.domain.states import Event, Status
+from runplane.store import sealing
 from runplane.store.database import Tx
 from runplane.store.schema import (
     deployments,
@@ -149,6 +150,7 @@ _SQLITE_INSERT_SQL = str(_SQLITE_INSERT)
 _SQLITE_INSERT_ORDER = tuple(_SQLITE_INSERT.positiontup or ())
 
 
+_SQLITE_SEALED_AT = _SQLITE_INSERT_ORDER.index("secret_inputs")
 _SQLITE_JSON_AT = tuple(i for i, k in enumerate(_SQLITE_INSERT_ORDER) if k in _JSON_COLUMNS)
 _SQLITE_DATETIME_AT = tuple(
     i for i, k in enumerate(_SQLITE_INSERT_ORDER) if k in ("run_after", "created_at", "updated_at")
@@ -157,6 +159,7 @@ _SQLITE_DATETIME_AT = tuple(
 
 def _sqlite_params(values: dict[str, Any]) -> list[Any]:
     params = [values[k] for k in _SQLITE_INSERT_ORDER]
+    params[_SQLITE_SEALED_AT] = sealing.seal(params[_SQLITE_SEALED_AT])  # as SealedJSON does
     for i in _SQLITE_JSON_AT:
         params[i] = orjson.dumps(params[i]).decode()
     for i in _SQLITE_DATETIME_AT:

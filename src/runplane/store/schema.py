@@ -30,6 +30,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from runplane.store.sealing import SealedJSON
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -99,7 +101,7 @@ process_versions = Table(
     Column("number", Integer, nullable=False),
     Column("content_hash", String(64), nullable=False),
     Column("spec", JSON, nullable=False),
-    Column("secret_defaults", JSON, nullable=False),
+    Column("secret_defaults", SealedJSON, nullable=False),
     Column("bundle", LargeBinary, nullable=False),
     Column("bundle_bytes", Integer, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
@@ -115,7 +117,7 @@ deployments = Table(
     Column("environment_id", ID, ForeignKey("environments.id"), nullable=False),
     Column("version_id", ID, ForeignKey("process_versions.id"), nullable=False),
     Column("input_arguments", JSON, nullable=False),
-    Column("secret_arguments", JSON, nullable=False),
+    Column("secret_arguments", SealedJSON, nullable=False),
     Column("invokable", Boolean, nullable=False),
     Column("concurrency_limit", Integer, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
@@ -154,7 +156,7 @@ executions = Table(
     Column("max_attempts", Integer, nullable=False),
     Column("timeout_seconds", Float, nullable=False),
     Column("inputs", JSON, nullable=False),  # effective inputs, secrets masked
-    Column("secret_inputs", JSON, nullable=False),  # secret parameters only
+    Column("secret_inputs", SealedJSON, nullable=False),  # secret parameters, sealed
     Column("input_fingerprint", String(64), nullable=False),
     # the request as sent (environment + input arguments): a repeat of it is a repeat
     # even after the deployment's defaults changed
@@ -205,5 +207,39 @@ credentials = Table(
     Column("expires_at", UTCDateTime, nullable=True),
     Column("revoked_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
+    # an access token's OAuth2 client app (revoked with it; expired ones purged per app)
+    Column("app_id", ID, ForeignKey("oauth_apps.id"), nullable=True),
     Index("ix_credentials_workspace_id_kind", "workspace_id", "kind"),
+    Index("ix_credentials_app_id_expires_at", "app_id", "expires_at"),
+)
+
+auth_failures = Table(
+    "auth_failures",
+    metadata,
+    Column("key", String(300), primary_key=True),  # "addr:<ip>" or "user:<name>"
+    Column("window_start", UTCDateTime, nullable=False),
+    Column("failures", Integer, nullable=False),
+)
+
+oauth_apps = Table(
+    "oauth_apps",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("workspace_id", ID, ForeignKey("workspaces.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("client_id", String(64), nullable=False, unique=True),
+    Column("secret_hash", String(64), nullable=False),  # sha256 of the client secret
+    Column("scopes", JSON, nullable=False),
+    Column("environment_ids", JSON, nullable=True),  # null: every environment
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("deleted_at", UTCDateTime, nullable=True),
+)
+# A name is unique among a workspace's live apps; a deleted app's name may be reused.
+Index(
+    "uq_oauth_apps_workspace_id_name_live",
+    oauth_apps.c.workspace_id,
+    oauth_apps.c.name,
+    unique=True,
+    sqlite_where=oauth_apps.c.deleted_at.is_(None),
+    postgresql_where=oauth_apps.c.deleted_at.is_(None),
 )
