@@ -42,11 +42,13 @@ def base(module_server: Callable[..., Any]) -> str:
 
 
 @pytest.fixture(scope="module")
-def cli(base: str) -> Cli:
+def cli(base: str, tmp_path_factory: pytest.TempPathFactory) -> Cli:
     """Run `runplane ARGS...` as its own process against the module's server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNPLANE_")}
     env["RUNPLANE_SERVER"] = base
     env["RUNPLANE_TOKEN"] = ADMIN_TOKEN
+    # Never a real user's config file (`runplane login`'s), whatever the test does.
+    env["RUNPLANE_CONFIG"] = str(tmp_path_factory.mktemp("cli-config") / "config.toml")
 
     def run(*args: str) -> Result:
         done = subprocess.run(

@@ -7,6 +7,8 @@ so every command runs for real, down to the HTTP request it would send.
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 import types
 from collections.abc import Callable, Iterator
@@ -24,10 +26,15 @@ from runplane.cli.main import app
 from runplane.client import (
     Client,
     ClientError,
+    Config,
+    ConfigError,
     ServerUnreachable,
     UnexpectedResponse,
+    config_path,
     error_from_problem,
+    resolve,
 )
+from runplane.client.config import load_config, save_config
 from runplane.domain import errors
 from runplane.settings import Settings
 
@@ -275,12 +282,16 @@ def test_a_server_url_without_a_scheme_is_refused() -> None:
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
-    """Run a command with the SDK talking to `handler` (None: nothing may be sent)."""
+def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., Any]:
+    """Run a command with the SDK talking to `handler` (None: nothing may be sent).
+
+    RUNPLANE_CONFIG points into tmp_path, so no test ever reads the real config file.
+    """
     monkeypatch.delenv("RUNPLANE_SERVER", raising=False)
     monkeypatch.delenv("RUNPLANE_TOKEN", raising=False)
+    monkeypatch.setenv("RUNPLANE_CONFIG", str(tmp_path / "config" / "config.toml"))
 
-    def invoke(args: list[str], handler: Handler | None = None) -> Any:
+    def invoke(args: list[str], handler: Handler | None = None, input: str | None = None) -> Any:
         def refuse(request: httpx.Request) -> httpx.Response:
             raise AssertionError(f"unexpected request {request.method} {request.url}")
 
@@ -290,7 +301,7 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
             return Client(server, token=token, transport=transport)
 
         monkeypatch.setattr(session, "Client", client)
-        return CliRunner().invoke(app, args)
+        return CliRunner().invoke(app, args, input=input)
 
     return invoke
 
@@ -491,3 +502,376 @@ def test_serve_accepts_a_loopback_host(fake_server: list[Settings], host: str) -
     result = CliRunner().invoke(app, ["serve", "--host", host])
     assert result.exit_code == 0, result.output
     assert fake_server[0].host == host
+
+
+# -- the config file -------------------------------------------------------------
+
+TOKEN = "rpt_unit-test-token-0123456789abcdefghijklmnop"
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_the_config_path_is_runplane_config_else_xdg_else_home(tmp_path: Path) -> None:
+    explicit = tmp_path / "elsewhere.toml"
+    assert config_path({"RUNPLANE_CONFIG": str(explicit), "XDG_CONFIG_HOME": "/x"}) == explicit
+    assert config_path({"XDG_CONFIG_HOME": str(tmp_path)}) == (
+        tmp_path / "runplane" / "config.toml"
+    )
+    home = Path.home() / ".config" / "runplane" / "config.toml"
+    assert config_path({}) == home
+    assert config_path({"XDG_CONFIG_HOME": "relative/dir"}) == home  # XDG: relative is ignored
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o022, 0o077])
+def test_a_saved_config_is_0600_in_0700_directories_whatever_the_umask(
+    tmp_path: Path, umask: int
+) -> None:
+    path = tmp_path / "a" / "b" / "config.toml"
+    previous = os.umask(umask)
+    try:
+        save_config(path, Config(server="http://h:1", token=TOKEN))
+    finally:
+        os.umask(previous)
+    assert mode(path) == 0o600
+    assert mode(path.parent) & 0o077 == 0
+    assert mode(tmp_path / "a") & 0o077 == 0
+    assert load_config(path) == Config(server="http://h:1", token=TOKEN)
+
+
+def test_the_config_is_never_readable_by_others_while_it_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "config.toml"
+    opened: list[tuple[int, int]] = []
+    modes_while_writing: list[int] = []
+    real_open, real_write = os.open, os.write
+
+    def spy_open(file: Any, flags: int, mode: int = 0o777, **kwargs: Any) -> int:
+        fd = real_open(file, flags, mode, **kwargs)
+        if not os.path.isdir(file):
+            opened.append((flags, mode))
+        return fd
+
+    def spy_write(fd: int, data: Any) -> int:
+        modes_while_writing.append(stat.S_IMODE(os.fstat(fd).st_mode))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "open", spy_open)
+    monkeypatch.setattr(os, "write", spy_write)
+    save_config(path, Config(server="http://h:1", token=TOKEN))
+    [(flags, created_mode)] = opened
+    assert created_mode == 0o600
+    assert flags & os.O_CREAT and flags & os.O_EXCL  # a new file, never an existing one
+    assert modes_while_writing and set(modes_while_writing) == {0o600}
+
+
+def test_saving_replaces_the_old_file_atomically(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('server = "http://old:1"\ntoken = "old"\n')
+    path.chmod(0o644)
+    old_inode = os.stat(path).st_ino
+    save_config(path, Config(server="http://new:2", token=TOKEN))
+    assert os.stat(path).st_ino != old_inode  # a new file renamed over the old one
+    assert mode(path) == 0o600
+    assert load_config(path) == Config(server="http://new:2", token=TOKEN)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"]  # no temporary left
+
+    def broken_write(fd: int, data: Any) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", broken_write)
+    with pytest.raises(ConfigError, match="No space left"):
+        save_config(path, Config(server="http://newer:3", token="other"))
+    assert load_config(path) == Config(server="http://new:2", token=TOKEN)  # untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"]
+
+
+def test_values_round_trip_through_toml(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    odd = 'quo"te back\\slash tab\t newline\n é 🙂 \x7f'
+    save_config(path, Config(server="http://h:1/base", token=odd))
+    assert load_config(path) == Config(server="http://h:1/base", token=odd.strip())
+    save_config(path, Config(server="http://h:1"))
+    assert path.read_text() == 'server = "http://h:1"\n'
+
+
+def test_a_missing_config_is_empty_and_a_broken_one_is_a_clear_error(tmp_path: Path) -> None:
+    assert load_config(tmp_path / "none.toml") == Config()
+    broken = tmp_path / "broken.toml"
+    broken.write_text("server = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(broken)
+    broken.write_text("token = 42\n")
+    with pytest.raises(ConfigError, match="'token' must be a string"):
+        load_config(broken)
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "config.toml"
+    save_config(path, Config(server="http://saved:8000", token="from-config"))
+    return path
+
+
+def test_the_token_comes_from_the_option_then_the_environment_then_the_config(
+    config_file: Path,
+) -> None:
+    env = {"RUNPLANE_TOKEN": "from-env"}
+    got = resolve(token="from-option", environ=env, path=config_file)
+    assert (got.server, got.token, got.token_source) == (
+        "http://saved:8000",
+        "from-option",
+        "--token",
+    )
+    got = resolve(environ=env, path=config_file)
+    assert (got.token, got.token_source) == ("from-env", "RUNPLANE_TOKEN")
+    got = resolve(environ={"RUNPLANE_TOKEN": "  "}, path=config_file)  # blank: unset
+    assert (got.token, got.token_source) == ("from-config", str(config_file))
+    got = resolve(environ={}, path=config_file.with_name("none.toml"))
+    assert (got.server, got.token, got.token_source) == ("http://127.0.0.1:8000", None, None)
+
+
+def test_the_server_comes_from_the_option_then_the_environment_then_the_config(
+    config_file: Path,
+) -> None:
+    env = {"RUNPLANE_SERVER": "http://env:1"}
+    assert resolve(server="http://opt:1", environ=env, path=config_file).server == "http://opt:1"
+    assert resolve(environ=env, path=config_file).server == "http://env:1"
+    assert resolve(environ={}, path=config_file).server == "http://saved:8000"
+
+
+def test_the_config_token_is_only_sent_to_the_config_server(config_file: Path) -> None:
+    got = resolve(server="http://SAVED:8000/", environ={}, path=config_file)
+    assert got.token == "from-config"  # the same server, spelt differently
+    got = resolve(server="http://elsewhere:8000", environ={}, path=config_file)
+    assert got.token is None
+    assert got.note is not None and "is for http://saved:8000" in got.note
+    assert "from-config" not in repr(resolve(environ={}, path=config_file))
+    # A token saved without a server goes wherever the server points.
+    save_config(config_file, Config(token="no-server"))
+    assert resolve(server="http://any:1", environ={}, path=config_file).token == "no-server"
+
+
+def test_the_config_is_not_read_when_options_and_environment_say_everything(
+    tmp_path: Path,
+) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text("not toml at all [")
+    env = {"RUNPLANE_TOKEN": "t", "RUNPLANE_SERVER": "http://env:1"}
+    assert resolve(environ=env, path=broken).token == "t"
+    with pytest.raises(ConfigError):
+        resolve(environ={"RUNPLANE_TOKEN": "t"}, path=broken)
+
+
+# -- login, logout, and the token a command sends ---------------------------------
+
+
+def environments_handler(accept: str | None, seen: list[httpx.Request]) -> Handler:
+    """GET /environments: 200 for the `accept` token, else 401 as the server answers it."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.headers.get("Authorization") == f"Bearer {accept}":
+            return httpx.Response(200, json={"items": [{"name": "production"}]})
+        problem = {
+            "status": 401,
+            "code": "invalid_credentials",
+            "detail": "The credential is unknown, expired or revoked.",
+        }
+        return httpx.Response(401, json=problem, headers=PROBLEM_JSON)
+
+    return handler
+
+
+def configured() -> Path:
+    """The config file of the `cli` fixture."""
+    return Path(os.environ["RUNPLANE_CONFIG"])
+
+
+def test_login_reads_one_line_of_stdin_checks_it_and_saves_it(
+    cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[httpx.Request] = []
+    args = ["login", "--server", "http://runplane.test:8000/", "--json"]
+    result = cli(args, environments_handler(TOKEN, seen), input=f"{TOKEN}\nignored\n")
+    assert result.exit_code == 0, result.output
+    path = configured()
+    assert json.loads(result.stdout) == {
+        "server": "http://runplane.test:8000",
+        "configFile": str(path),
+    }
+    assert TOKEN not in result.stdout + result.stderr
+    [request] = seen
+    assert request.url.path == "/api/v1/environments"
+    assert load_config(path) == Config(server="http://runplane.test:8000", token=TOKEN)
+    assert mode(path) == 0o600
+
+    # The saved server and token serve the next command, with no RUNPLANE_TOKEN.
+    def processes(request: httpx.Request) -> httpx.Response:
+        assert str(request.url).startswith("http://runplane.test:8000/")
+        assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+        return httpx.Response(200, json={"items": []})
+
+    assert cli(["processes", "list", "--json"], processes).exit_code == 0
+
+    # RUNPLANE_TOKEN goes before the config file.
+    monkeypatch.setenv("RUNPLANE_TOKEN", "env-token")
+
+    def with_env_token(request: httpx.Request) -> httpx.Response:
+        assert request.headers["Authorization"] == "Bearer env-token"
+        return httpx.Response(200, json={"items": []})
+
+    assert cli(["processes", "list", "--json"], with_env_token).exit_code == 0
+
+
+def test_login_refuses_a_token_the_server_rejects_and_saves_nothing(
+    cli: Callable[..., Any],
+) -> None:
+    seen: list[httpx.Request] = []
+    handler = environments_handler(TOKEN, seen)
+    result = cli(["login", "--server", "http://runplane.test"], handler, input="wrong-token\n")
+    assert result.exit_code == 1
+    assert "refused the token" in result.stderr
+    assert "nothing was saved" in result.stderr
+    assert "wrong-token" not in result.output
+    assert not configured().exists()
+
+    result = cli(["login", "--server", "http://runplane.test", "--token", "wrong-token"], handler)
+    assert result.exit_code == 1
+    assert not configured().exists()
+
+
+def test_login_with_no_token_is_a_usage_error(cli: Callable[..., Any]) -> None:
+    result = cli(["login", "--server", "http://runplane.test"], input="")
+    assert result.exit_code == 2
+    assert "no token given" in result.stderr
+    result = cli(["login", "--server", "http://runplane.test"], input="bad\x01token\n")
+    assert result.exit_code == 2
+    assert not configured().exists()
+
+
+def test_login_accepts_a_live_token_that_may_not_read_environments(cli: Callable[..., Any]) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        problem = {"status": 403, "code": "forbidden", "detail": "This credential needs ..."}
+        return httpx.Response(403, json=problem, headers=PROBLEM_JSON)
+
+    result = cli(["login", "--server", "http://runplane.test", "--token", "runtime-only"], handler)
+    assert result.exit_code == 0, result.output
+    assert load_config(configured()).token == "runtime-only"
+
+
+def test_login_replaces_the_previous_config_and_logout_keeps_only_the_server(
+    cli: Callable[..., Any],
+) -> None:
+    path = configured()
+    save_config(path, Config(server="http://runplane.test", token="old"))
+    # No --server: the config file's server is the one logged in to.
+    result = cli(["login", "--token", TOKEN], environments_handler(TOKEN, []))
+    assert result.exit_code == 0, result.output
+    assert load_config(path) == Config(server="http://runplane.test", token=TOKEN)
+
+    result = cli(["logout", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"server": "http://runplane.test", "configFile": str(path)}
+    assert load_config(path) == Config(server="http://runplane.test")
+    assert mode(path) == 0o600
+    assert cli(["logout"]).exit_code == 0  # already logged out: nothing to do
+
+
+def test_a_401_says_the_credential_was_refused_and_what_to_do(
+    cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNPLANE_TOKEN", "revoked")
+    handler = environments_handler(TOKEN, [])
+    result = cli(["executions", "list"], handler)
+    assert result.exit_code == 1
+    assert (
+        "the server refused the credential: The credential is unknown, expired or revoked; "
+        "set RUNPLANE_TOKEN or run `runplane login`"
+    ) in " ".join(result.stderr.split())
+    assert "Traceback" not in result.output
+
+    result = cli(["executions", "list", "--json"], handler)
+    problem = json.loads(result.stderr)
+    assert (problem["status"], problem["code"]) == (401, "invalid_credentials")
+    assert problem["detail"].startswith("the server refused the credential: ")
+
+
+# -- tokens ---------------------------------------------------------------------------
+
+CREATED = {
+    "name": "ci",
+    "username": "ci",
+    "token": TOKEN,
+    "scopes": ["executions:read", "executions:start"],
+    "environments": ["sandbox"],
+    "expiresAt": "2025-01-03T10:00:00.000Z",
+    "createdAt": "2025-01-02T10:00:00.000Z",
+}
+
+
+def test_tokens_create_sends_every_scope_and_environment(cli: Callable[..., Any]) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert (request.method, request.url.path) == ("POST", "/api/v1/tokens")
+        assert json.loads(request.content) == {
+            "name": "ci",
+            "scopes": ["executions:read", "executions:start"],
+            "environments": ["sandbox", "staging"],
+            "expiresIn": 86400,
+        }
+        return httpx.Response(201, json=CREATED)
+
+    args = ["tokens", "create", "ci", "--scope", "executions:read", "--scope", "executions:start"]
+    args += ["--environment", "sandbox", "-e", "staging", "--expires-in", "86400"]
+    result = cli([*args, "--json"], handler)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == CREATED
+    assert result.stderr == ""
+
+    result = cli(args, handler)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == TOKEN + "\n"  # the token alone: TOKEN=$(runplane tokens create ...)
+    assert "shown only now" in result.stderr
+    assert TOKEN not in result.stderr
+
+
+def test_tokens_create_needs_a_scope(cli: Callable[..., Any]) -> None:
+    result = cli(["tokens", "create", "ci"])
+    assert result.exit_code == 2
+    assert "--scope" in result.output
+
+
+def test_tokens_list_never_prints_a_secret(cli: Callable[..., Any]) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"items": [CREATED]})  # even if a server sent one
+
+    result = cli(["tokens", "list", "--json"], handler)
+    assert result.exit_code == 0, result.output
+    [item] = json.loads(result.stdout)["items"]
+    assert "token" not in item
+    assert item["name"] == "ci"
+    result = cli(["tokens", "list"], handler)
+    assert result.exit_code == 0, result.output
+    assert "ci" in result.stdout
+    assert TOKEN not in result.output
+
+
+def test_tokens_rotate_prints_the_new_token_and_delete_confirms(cli: Callable[..., Any]) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "DELETE":
+            assert request.url.raw_path == b"/api/v1/tokens/ci%2F1"
+            return httpx.Response(204)
+        assert request.url.raw_path == b"/api/v1/tokens/ci%2F1/rotate"
+        return httpx.Response(200, json=CREATED)
+
+    result = cli(["tokens", "rotate", "ci/1"], handler)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == TOKEN + "\n"
+    assert json.loads(cli(["tokens", "rotate", "ci/1", "--json"], handler).stdout) == CREATED
+    result = cli(["tokens", "delete", "ci/1", "--json"], handler)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"name": "ci/1", "deleted": True}

@@ -11,7 +11,6 @@ from rich.text import Text
 from runplane.cli.inputs import InputOption, input_arguments
 from runplane.cli.output import emit_json, err, out
 from runplane.cli.session import JsonOption, ServerOption, connect
-from runplane.client import DEFAULT_SERVER
 from runplane.domain.errors import InvalidBundle, InvalidManifest
 
 if TYPE_CHECKING:
@@ -43,7 +42,7 @@ def deploy(
         int | None,
         typer.Option(min=1, metavar="N", help="At most N executions of it running at once."),
     ] = None,
-    server: ServerOption = DEFAULT_SERVER,
+    server: ServerOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Publish FOLDER as a new process version and deploy it to an environment.

@@ -20,7 +20,6 @@ from runplane.cli.output import (
     timestamp,
 )
 from runplane.cli.session import JsonOption, ServerOption, connect
-from runplane.client import DEFAULT_SERVER
 
 app = typer.Typer(help="List, inspect, follow and cancel executions.", no_args_is_help=True)
 
@@ -62,7 +61,7 @@ def list_executions(
     cursor: Annotated[
         str | None, typer.Option(help="Continue from a previous page's next cursor.")
     ] = None,
-    server: ServerOption = DEFAULT_SERVER,
+    server: ServerOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """List executions, newest first."""
@@ -106,7 +105,7 @@ def show(
             "--wait", min=0, metavar="SECONDS", help="Wait up to this long for it to finish."
         ),
     ] = None,
-    server: ServerOption = DEFAULT_SERVER,
+    server: ServerOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Show one execution."""
@@ -127,7 +126,7 @@ def logs(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing until the execution ends.")
     ] = False,
-    server: ServerOption = DEFAULT_SERVER,
+    server: ServerOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Print an execution's log (with --json: {"id": ..., "log": ...})."""
@@ -146,7 +145,7 @@ def logs(
 @app.command("cancel")
 def cancel(
     execution: IdArgument,
-    server: ServerOption = DEFAULT_SERVER,
+    server: ServerOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Cancel an execution: at once when queued, by stopping its process when running."""

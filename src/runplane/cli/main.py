@@ -6,7 +6,12 @@ runplane deploy FOLDER              publish and deploy a process
 runplane run PROCESS                start it (and --wait for the result)
 runplane processes list|show
 runplane executions list|show|logs|cancel
+runplane login|logout                save a server and its token (or forget the token)
+runplane tokens create|list|rotate|delete
 ```
+
+Client commands find their server in --server, RUNPLANE_SERVER, the config file, or
+http://127.0.0.1:8000, and their token in RUNPLANE_TOKEN or the config file.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from typing import Annotated
 import typer
 
 from runplane import __version__
-from runplane.cli import executions, processes
+from runplane.cli import executions, processes, tokens
 from runplane.cli.deploy import deploy
+from runplane.cli.login import login, logout
 from runplane.cli.run import run
 from runplane.cli.serve import serve
 
@@ -34,6 +40,9 @@ app.command()(deploy)
 app.command()(run)
 app.add_typer(processes.app, name="processes")
 app.add_typer(executions.app, name="executions")
+app.command()(login)
+app.command()(logout)
+app.add_typer(tokens.app, name="tokens")
 
 
 def _print_version(value: bool) -> None:

@@ -9,14 +9,13 @@ from rich.text import Text
 
 from runplane.cli.output import compact, emit_json, err, out, print_table, table, timestamp
 from runplane.cli.session import JsonOption, ServerOption, connect
-from runplane.client import DEFAULT_SERVER
 
 app = typer.Typer(help="List and inspect processes.", no_args_is_help=True)
 
 
 @app.command("list")
 def list_processes(
-    server: ServerOption = DEFAULT_SERVER,
+    server: ServerOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """List every process with its newest version (with --json: {"items": [...]})."""
@@ -40,7 +39,7 @@ def list_processes(
 @app.command("show")
 def show(
     process: Annotated[str, typer.Argument(metavar="PROCESS", help="Name of the process.")],
-    server: ServerOption = DEFAULT_SERVER,
+    server: ServerOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Show a process: its deployments and the parameters of its newest version."""

@@ -17,7 +17,7 @@ from runplane.cli.output import (
     status_text,
 )
 from runplane.cli.session import EXIT_FAILED, JsonOption, ServerOption, connect
-from runplane.client import DEFAULT_SERVER, TERMINAL_STATUSES, Client
+from runplane.client import TERMINAL_STATUSES, Client
 from runplane.client.models import Execution
 
 
@@ -51,7 +51,7 @@ def run(
             help="Stop waiting after this long (implies --wait).",
         ),
     ] = None,
-    server: ServerOption = DEFAULT_SERVER,
+    server: ServerOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Start a process. With --wait, print its result (exit 0) or its error (exit 1)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from runplane.client.client import DEFAULT_SERVER, TERMINAL_STATUSES, Client
+from runplane.client.config import Config, ConfigError, Resolved, config_path, resolve
 from runplane.client.errors import (
     ClientError,
     ServerTimeout,
@@ -17,9 +18,14 @@ __all__ = [
     "TERMINAL_STATUSES",
     "Client",
     "ClientError",
+    "Config",
+    "ConfigError",
+    "Resolved",
     "ServerTimeout",
     "ServerUnreachable",
     "UnexpectedResponse",
+    "config_path",
     "error_from_problem",
     "error_from_response",
+    "resolve",
 ]

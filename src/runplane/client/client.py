@@ -27,7 +27,9 @@ from runplane.client.errors import (
     error_from_response,
 )
 from runplane.client.models import (
+    ApiToken,
     Deployment,
+    Environment,
     Execution,
     ExecutionPage,
     Health,
@@ -60,6 +62,7 @@ class Client:
         self.server = _base_url(server)
         headers = {"Accept": "application/json", "User-Agent": f"runplane/{__version__}"}
         if token:
+            _check_token(token, self.server)
             headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(
             base_url=self.server + API_PREFIX,
@@ -96,6 +99,10 @@ class Client:
     def get_process(self, process: str) -> ProcessDetail:
         """A process with its versions and deployments."""
         return cast(ProcessDetail, self._json("GET", f"/processes/{_seg(process)}"))
+
+    def list_environments(self) -> list[Environment]:
+        """Every environment of the workspace."""
+        return cast(list[Environment], self._json("GET", "/environments")["items"])
 
     # -- versions and deployments ----------------------------------------------
 
@@ -249,6 +256,36 @@ class Client:
         with self._stream("GET", path, params=params, timeout=timeout) as response:
             yield from response.iter_text()
 
+    # -- API tokens (admin) ----------------------------------------------------
+
+    def create_token(
+        self,
+        name: str,
+        scopes: list[str],
+        *,
+        environments: list[str] | None = None,
+        expires_in_seconds: int | None = None,
+    ) -> ApiToken:
+        """Create an API token; the answer's `token` is its secret, shown this once."""
+        body: dict[str, Any] = {"name": name, "scopes": scopes}
+        if environments:
+            body["environments"] = environments
+        if expires_in_seconds is not None:
+            body["expiresIn"] = expires_in_seconds
+        return cast(ApiToken, self._json("POST", "/tokens", json=body))
+
+    def list_tokens(self) -> list[ApiToken]:
+        """The workspace's live API tokens (never their secrets)."""
+        return cast(list[ApiToken], self._json("GET", "/tokens")["items"])
+
+    def rotate_token(self, name: str) -> ApiToken:
+        """Give a token a new secret (in the answer's `token`); the old one stops working."""
+        return cast(ApiToken, self._json("POST", f"/tokens/{_seg(name)}/rotate"))
+
+    def delete_token(self, name: str) -> None:
+        """Revoke a token."""
+        self._send("DELETE", f"/tokens/{_seg(name)}")
+
     # -- plumbing --------------------------------------------------------------
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -278,6 +315,16 @@ class Client:
 def _seg(value: str) -> str:
     """One URL path segment: a name or id, with `/` and friends escaped."""
     return quote(value, safe="")
+
+
+def _check_token(token: str, server: str) -> None:
+    """A token must fit in an HTTP header: printable ASCII (the token is never echoed)."""
+    if not all(" " <= char <= "~" for char in token):
+        raise ClientError(
+            "the token has characters a token cannot have (control or non-ASCII "
+            "characters): check RUNPLANE_TOKEN or run `runplane login`",
+            url=server,
+        )
 
 
 def _base_url(server: str) -> str:

@@ -16,6 +16,25 @@ class Health(TypedDict):
     version: str
 
 
+class Environment(TypedDict):
+    """One item of `GET /api/v1/environments`."""
+
+    name: str
+    createdAt: str
+
+
+class ApiToken(TypedDict):
+    """An API token; `token` (its secret) only in the answer that creates or rotates it."""
+
+    name: str
+    username: str
+    scopes: list[str]
+    environments: list[str] | None
+    expiresAt: str | None
+    createdAt: str
+    token: NotRequired[str]
+
+
 class ProcessSummary(TypedDict):
     """One item of `GET /api/v1/processes`."""
 
