@@ -490,11 +490,13 @@ def test_serve_passes_only_the_options_given(
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "example.com", "::"])
-def test_serve_refuses_a_non_loopback_host(fake_server: list[Settings], host: str) -> None:
+def test_serve_listens_beyond_loopback_with_a_note_on_tls(
+    fake_server: list[Settings], host: str
+) -> None:
     result = CliRunner().invoke(app, ["serve", "--host", host])
-    assert result.exit_code == 2
-    assert f"refusing to listen on {host}" in result.stderr
-    assert fake_server == []
+    assert result.exit_code == 0, result.output
+    assert f"listening on {host}" in result.stderr and "TLS" in result.stderr
+    assert fake_server[0].host == host
 
 
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.2", "::1"])
@@ -502,6 +504,7 @@ def test_serve_accepts_a_loopback_host(fake_server: list[Settings], host: str) -
     result = CliRunner().invoke(app, ["serve", "--host", host])
     assert result.exit_code == 0, result.output
     assert fake_server[0].host == host
+    assert "listening on" not in result.stderr
 
 
 # -- the config file -------------------------------------------------------------

@@ -44,7 +44,7 @@ def serve(
     host: Annotated[
         str | None,
         typer.Option(
-            help="Address to listen on (loopback only, until authentication exists).",
+            help="Address to listen on (0.0.0.0 for every interface).",
             show_default="127.0.0.1",
         ),
     ] = None,
@@ -112,12 +112,11 @@ def serve(
         raise typer.Exit(EXIT_USAGE) from None
     if not is_loopback(settings.host):
         err.print(
-            f"Error: refusing to listen on {settings.host}: runplane has no authentication yet, "
-            "so it only listens on a loopback address (127.0.0.1, ::1 or localhost).",
-            style="red",
+            f"Note: listening on {settings.host}, beyond this machine. Every API route needs "
+            "a credential; the server speaks plain HTTP, so put TLS in front of it "
+            "(a reverse proxy) before credentials cross a network.",
             markup=False,
         )
-        raise typer.Exit(EXIT_USAGE)
 
     from runplane import server
 
