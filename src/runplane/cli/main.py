@@ -6,8 +6,12 @@ runplane deploy FOLDER              publish and deploy a process
 runplane run PROCESS                start it (and --wait for the result)
 runplane processes list|show
 runplane executions list|show|logs|cancel
-runplane login|logout                save a server and its token (or forget the token)
-runplane tokens create|list|rotate|delete
+runplane login|logout               save a server and its token (or forget the token)
+runplane tokens create|list|rotate|delete         API tokens
+runplane apps create|list|rotate|delete           OAuth2 client-credentials apps
+runplane secrets generate|rotate|delete|list      process secrets
+runplane workspaces create|list                   tenants, each with its admin token
+runplane environments create|list
 ```
 
 Client commands find their server in --server, RUNPLANE_SERVER, the config file, or
@@ -21,7 +25,7 @@ from typing import Annotated
 import typer
 
 from runplane import __version__
-from runplane.cli import executions, processes, tokens
+from runplane.cli import apps, executions, process_secrets, processes, tokens, workspaces
 from runplane.cli.deploy import deploy
 from runplane.cli.login import login, logout
 from runplane.cli.run import run
@@ -43,6 +47,10 @@ app.add_typer(executions.app, name="executions")
 app.command()(login)
 app.command()(logout)
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(apps.app, name="apps")
+app.add_typer(process_secrets.app, name="secrets")
+app.add_typer(workspaces.workspaces_app, name="workspaces")
+app.add_typer(workspaces.environments_app, name="environments")
 
 
 def _print_version(value: bool) -> None:

@@ -37,6 +37,13 @@ def emit_json(document: Any) -> None:
     sys.stdout.flush()
 
 
+def emit_secret(secret: str, note: Text) -> None:
+    """A secret alone on stdout (so `X=$(runplane ...)` captures exactly it); `note` on stderr."""
+    sys.stdout.write(secret + "\n")
+    sys.stdout.flush()
+    err.print(note)
+
+
 def show_json(value: Any) -> None:
     """Print a JSON value for people: coloured on a terminal, plain otherwise."""
     text = json.dumps(value, indent=2, ensure_ascii=False)

@@ -28,14 +28,18 @@ from runplane.client.errors import (
 )
 from runplane.client.models import (
     ApiToken,
+    CreatedWorkspace,
     Deployment,
     Environment,
     Execution,
     ExecutionPage,
     Health,
+    OAuthApp,
     ProcessDetail,
+    ProcessSecret,
     ProcessSummary,
     Version,
+    Workspace,
 )
 from runplane.domain.states import TERMINAL
 
@@ -285,6 +289,62 @@ class Client:
     def delete_token(self, name: str) -> None:
         """Revoke a token."""
         self._send("DELETE", f"/tokens/{_seg(name)}")
+
+    # -- OAuth2 apps (admin) ---------------------------------------------------
+
+    def create_app(
+        self, name: str, scopes: list[str], *, environments: list[str] | None = None
+    ) -> OAuthApp:
+        """Create an OAuth2 client-credentials app; `clientSecret` is shown this once."""
+        body: dict[str, Any] = {"name": name, "scopes": scopes}
+        if environments:
+            body["environments"] = environments
+        return cast(OAuthApp, self._json("POST", "/apps", json=body))
+
+    def list_apps(self) -> list[OAuthApp]:
+        """The workspace's live apps (never their secrets)."""
+        return cast(list[OAuthApp], self._json("GET", "/apps")["items"])
+
+    def rotate_app(self, name: str) -> OAuthApp:
+        """Give an app a new `clientSecret`; the old one and its access tokens stop working."""
+        return cast(OAuthApp, self._json("POST", f"/apps/{_seg(name)}/rotate"))
+
+    def delete_app(self, name: str) -> None:
+        """Delete an app; its access tokens stop working."""
+        self._send("DELETE", f"/apps/{_seg(name)}")
+
+    # -- process secrets (admin) -----------------------------------------------
+
+    def generate_process_secret(self, process: str) -> ProcessSecret:
+        """Create a process's secret (one per process); the answer's `secret`, shown once."""
+        return cast(ProcessSecret, self._json("POST", f"/processes/{_seg(process)}/secret"))
+
+    def rotate_process_secret(self, process: str) -> ProcessSecret:
+        """Give a process a new secret (in the answer's `secret`); the old one stops working."""
+        path = f"/processes/{_seg(process)}/secret/rotate"
+        return cast(ProcessSecret, self._json("POST", path))
+
+    def delete_process_secret(self, process: str) -> None:
+        """Revoke a process's secret."""
+        self._send("DELETE", f"/processes/{_seg(process)}/secret")
+
+    def list_process_secrets(self) -> list[ProcessSecret]:
+        """The processes that have a secret (never the secrets)."""
+        return cast(list[ProcessSecret], self._json("GET", "/secrets")["items"])
+
+    # -- workspaces and environments ---------------------------------------------
+
+    def create_workspace(self, name: str) -> CreatedWorkspace:
+        """Create a workspace (installation admin); `adminToken` is shown this once."""
+        return cast(CreatedWorkspace, self._json("POST", "/workspaces", json={"name": name}))
+
+    def list_workspaces(self) -> list[Workspace]:
+        """Every workspace for the installation admin; one's own for everyone else."""
+        return cast(list[Workspace], self._json("GET", "/workspaces")["items"])
+
+    def create_environment(self, name: str) -> Environment:
+        """Create an environment in the caller's workspace."""
+        return cast(Environment, self._json("POST", "/environments", json={"name": name}))
 
     # -- plumbing --------------------------------------------------------------
 

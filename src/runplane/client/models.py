@@ -35,6 +35,41 @@ class ApiToken(TypedDict):
     token: NotRequired[str]
 
 
+class OAuthApp(TypedDict):
+    """An OAuth2 client-credentials app; `clientSecret` only when created or rotated."""
+
+    name: str
+    clientId: str
+    scopes: list[str]
+    environments: list[str] | None
+    createdAt: str
+    clientSecret: NotRequired[str]
+
+
+class ProcessSecret(TypedDict):
+    """A process's secret; `secret` only in the answer that generates or rotates it."""
+
+    process: str
+    createdAt: str
+    secret: NotRequired[str]
+
+
+class Workspace(TypedDict):
+    """One item of `GET /api/v1/workspaces`."""
+
+    name: str
+    createdAt: str
+
+
+class CreatedWorkspace(TypedDict):
+    """`POST /api/v1/workspaces`: the new workspace and its admin token, shown once."""
+
+    name: str
+    environments: list[str]
+    createdAt: str
+    adminToken: str
+
+
 class ProcessSummary(TypedDict):
     """One item of `GET /api/v1/processes`."""
 
