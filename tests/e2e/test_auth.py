@@ -280,3 +280,20 @@ def test_failed_client_authentication_at_the_token_endpoint_is_rate_limited(
         limited = anon.post("/oauth2/token", data={**form, "client_secret": "wrong"})
         assert limited.status_code == 429 and limited.json()["error"] == "too_many_requests"
         assert int(limited.headers["retry-after"]) >= 1
+
+
+def test_a_limited_token_without_environment_uses_the_one_it_may_use(
+    server: Server, admin: httpx.Client
+) -> None:
+    # hello is invokable in production (the demo) and, after this, in sandbox too.
+    assert admin.put("/api/v1/processes/hello/deployments/sandbox", json={}).status_code in (
+        200,
+        201,
+    )
+    problem(admin.post("/api/v1/processes/hello/executions", json={}), 422, "environment_required")
+    secret = token(admin, "sandbox-only", ["executions:start"], environments=["sandbox"])
+    with server.client(token=secret) as c:
+        r = c.post("/api/v1/processes/hello/executions", json={})
+        assert r.status_code == 201, r.text
+        assert r.json()["environment"] == "sandbox"
+    admin.delete("/api/v1/processes/hello/deployments/sandbox")

@@ -79,7 +79,9 @@ async def start(ctx: Context, who: Principal, req: StartRequest) -> tuple[Execut
                     repeat.environment_name,
                 )
                 return repeat, False
-        target = ctx.targets.get(tx, who.workspace_id, req.process, req.environment)
+        target = ctx.targets.get(
+            tx, who.workspace_id, req.process, req.environment, who.environment_ids
+        )
         dep, spec = target.deployment, target.spec
         who.require_target(
             dep.process_id, dep.process_name, dep.environment_id, dep.environment_name

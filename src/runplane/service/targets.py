@@ -36,21 +36,34 @@ class Target:
 
 
 class TargetCache:
-    """(workspace, process name, environment name or None) → Target, briefly."""
+    """(workspace, process, environment or None, usable environments) → Target, briefly."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._items: dict[tuple[str, str, str | None], tuple[float, Target]] = {}
+        self._items: dict[
+            tuple[str, str, str | None, frozenset[str] | None], tuple[float, Target]
+        ] = {}
 
-    def get(self, tx: Tx, ws_id: str, process: str, environment: str | None) -> Target:
-        """The target of a trigger; raises the store's clear error when there is none."""
-        key = (ws_id, process, environment)
+    def get(
+        self,
+        tx: Tx,
+        ws_id: str,
+        process: str,
+        environment: str | None,
+        usable_environment_ids: frozenset[str] | None = None,
+    ) -> Target:
+        """The target of a trigger; raises the store's clear error when there is none.
+
+        Without an environment, only `usable_environment_ids` (when given) count.
+        """
+        usable = usable_environment_ids if environment is None else None
+        key = (ws_id, process, environment, usable)
         now = self._clock()
         hit = self._items.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
         dep, spec_data, version_secrets, dep_secrets = store.trigger_target(
-            tx.conn, ws_id, process, environment
+            tx.conn, ws_id, process, environment, usable
         )
         target = Target(
             deployment=dep,

@@ -400,10 +400,18 @@ _TRIGGER_TARGET = (
 
 
 def trigger_target(
-    conn: Connection, ws_id: str, process_name: str, environment_name: str | None
+    conn: Connection,
+    ws_id: str,
+    process_name: str,
+    environment_name: str | None,
+    usable_environment_ids: frozenset[str] | None = None,
 ) -> tuple[Deployment, dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Where a trigger goes: (deployment, version spec, version secret defaults,
-    deployment secret arguments). Raises the clear error for every reason it cannot go."""
+    deployment secret arguments). Raises the clear error for every reason it cannot go.
+
+    Without an environment, the one where the process is deployed invokable is
+    used, counting only `usable_environment_ids` when the caller is limited to some.
+    """
     rows = conn.execute(_TRIGGER_TARGET, {"ws": ws_id, "process": process_name}).all()
     if not rows:
         get_process(conn, ws_id, process_name)  # raises ProcessNotFound when it is unknown
@@ -424,6 +432,8 @@ def trigger_target(
                 environment=environment_name,
             )
     else:
+        if usable_environment_ids is not None:
+            rows = [r for r in rows if r.environment_id in usable_environment_ids]
         invokable = [r for r in rows if r.invokable]
         if not rows:
             raise errors.ProcessNotDeployed(
