@@ -89,18 +89,12 @@ async def bootstrap_admin(ctx: Context, configured: str | None) -> str | None:
     return await ctx.db.write(op)
 
 
-def _check_token_request(
-    name: str, scopes: list[str], environments: list[str], expires_in_seconds: int | None
-) -> list[Scope]:
+def check_rights(
+    scopes: list[str], environments: list[str], holder: str
+) -> tuple[list[Scope], list[dict[str, Any]]]:
+    """Parse requested scopes; (scopes, problems) for a credential's rights, where
+    `holder` names the credential kind in messages ("token", "app")."""
     problems: list[dict[str, Any]] = []
-    if not 0 < len(name) <= MAX_NAME_CHARS or "\x00" in name or ":" in name:
-        problems.append(
-            {
-                "name": "name",
-                "code": "invalid_name",
-                "detail": "1 to 200 characters, no ':' (it is the Basic auth username).",
-            }
-        )
     parsed: list[Scope] = []
     for raw in scopes:
         try:
@@ -112,21 +106,35 @@ def _check_token_request(
             )
     if not scopes:
         problems.append({"name": "scopes", "code": "missing_scope", "detail": "Name one scope."})
-    if Scope.RUNTIME in parsed and len(environments) != 1:
+    if Scope.RUNTIME in parsed and len(set(environments)) != 1:
         problems.append(
             {
                 "name": "environments",
                 "code": "runtime_needs_one_environment",
-                "detail": "A runtime token serves exactly one environment.",
+                "detail": f"A runtime {holder} serves exactly one environment.",
             }
         )
-    if expires_in_seconds is not None and expires_in_seconds <= 0:
+    return parsed, problems
+
+
+def _check_token_request(
+    name: str, scopes: list[str], environments: list[str], expires_in_seconds: int | None
+) -> list[Scope]:
+    problems: list[dict[str, Any]] = []
+    if not 0 < len(name) <= MAX_NAME_CHARS or any(c in name for c in "\x00:/"):
         problems.append(
             {
-                "name": "expiresIn",
-                "code": "invalid_expiry",
-                "detail": "A positive number of seconds.",
+                "name": "name",
+                "code": "invalid_name",
+                "detail": "1 to 200 characters, no ':' (it is the Basic auth username) "
+                "and no '/' (it is part of the token's URL).",
             }
+        )
+    parsed, rights = check_rights(scopes, environments, "token")
+    problems += rights
+    if expires_in_seconds is not None and expires_in_seconds <= 0:
+        problems.append(
+            {"name": "expiresIn", "code": "invalid_expiry", "detail": "Positive seconds."}
         )
     if problems:
         raise errors.InvalidRequest(

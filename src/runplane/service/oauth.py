@@ -23,6 +23,7 @@ from runplane.auth import secrets as rsecrets
 from runplane.domain import errors
 from runplane.domain.auth import CredentialKind, OAuthApp, Principal, Scope
 from runplane.service.context import Context
+from runplane.service.credentials import check_rights
 from runplane.store import apps as store
 from runplane.store import catalog as catalog_store
 from runplane.store import credentials as credentials_store
@@ -57,25 +58,8 @@ def _check_app_request(name: str, scopes: list[str], environments: list[str]) ->
                 "detail": "1 to 200 characters, no '/' (the name is part of the app's URL).",
             }
         )
-    parsed: list[Scope] = []
-    for raw in scopes:
-        try:
-            parsed.append(Scope(raw))
-        except ValueError:
-            allowed = ", ".join(s.value for s in Scope)
-            problems.append(
-                {"name": "scopes", "code": "invalid_scope", "detail": f"{raw!r}: one of {allowed}."}
-            )
-    if not scopes:
-        problems.append({"name": "scopes", "code": "missing_scope", "detail": "Name one scope."})
-    if Scope.RUNTIME in parsed and len(set(environments)) != 1:
-        problems.append(
-            {
-                "name": "environments",
-                "code": "runtime_needs_one_environment",
-                "detail": "A runtime app serves exactly one environment.",
-            }
-        )
+    parsed, rights = check_rights(scopes, environments, "app")
+    problems += rights
     if problems:
         raise errors.InvalidRequest(
             "The app request is not valid: " + ", ".join(p["name"] for p in problems) + ".",
