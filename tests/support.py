@@ -122,6 +122,7 @@ class Server:
     def client(self, token: str | None = ADMIN_TOKEN, **kwargs: Any) -> httpx.Client:
         """An HTTP client of this server, authenticated as `token` (the admin by default)."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers.update(kwargs.pop("headers", None) or {})
         return httpx.Client(base_url=self.base, timeout=70, headers=headers, **kwargs)
 
     def kill(self) -> None:

@@ -84,9 +84,15 @@ def test_every_route_but_the_public_ones_needs_a_credential(server: Server) -> N
             if path in PUBLIC:
                 assert r.status_code == 200, (method, path)
                 continue
-            body = problem(r, 401, "unauthenticated")
+            assert r.status_code == 401, (method, path)
+            if path.startswith("/mulesoft/"):  # that surface answers in its own shape
+                body = r.json()
+                assert (body["status"], body["code"]) == (401, "unauthenticated"), path
+            else:
+                body = problem(r, 401, "unauthenticated")
+                assert body["detail"]
             assert r.headers["www-authenticate"].startswith("Bearer"), (method, path)
-            assert "Traceback" not in r.text and body["detail"]
+            assert "Traceback" not in r.text
             checked += 1
     assert checked >= 15
 

@@ -21,6 +21,10 @@ BODIES = {
         "executionId": "x",
         "inputArguments": {},
     },
+    ("PUT", "/mulesoft/rpa/api/v2/processes/{process}/executions"): {
+        "executionId": "x",
+        "inputArguments": {},
+    },
 }
 
 

@@ -12,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 from runplane import __version__
 from runplane.api import oauth, problems
 from runplane.api.auth import AuthMiddleware
+from runplane.api.compat.mulesoft import router as mulesoft
 from runplane.api.fastpath import TriggerFastPath
 from runplane.api.limits import BodyLimitMiddleware
 from runplane.api.native import apps, credentials, executions, processes, system, workspaces
@@ -26,6 +27,7 @@ ROUTERS = (
     workspaces.router,
     apps.router,
     oauth.router,
+    mulesoft.router,
 )
 """Every router the app serves (tests walk these to check each route's access rules)."""
 

@@ -15,8 +15,10 @@ import binascii
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from runplane.api.compat.mulesoft import mapping as mulesoft_mapping
 from runplane.api.problems import problem_response
 from runplane.domain import errors
 from runplane.service import credentials
@@ -81,6 +83,13 @@ def presented_credential(
     raise errors.Unauthenticated("This route needs a credential: Authorization: Bearer <token>.")
 
 
+def _refusal(path: str, exc: errors.RunplaneError, headers: dict[str, str]) -> Response:
+    """A 401/429 in the format of the surface the request was for."""
+    if path.startswith(mulesoft_mapping.PREFIX + "/"):
+        return mulesoft_mapping.error_response(exc, headers)
+    return problem_response(exc, path, headers)
+
+
 class AuthMiddleware:
     """Resolve the caller of every non-public request, or answer 401 (429 when a client
     address or username has failed too often; see service.limits)."""
@@ -115,10 +124,10 @@ class AuthMiddleware:
                 raise
         except errors.TooManyRequests as exc:
             retry = str(exc.extra.get("retry_after", 1))
-            await problem_response(exc, scope["path"], {"Retry-After": retry})(scope, receive, send)
+            await _refusal(scope["path"], exc, {"Retry-After": retry})(scope, receive, send)
             return
         except errors.Unauthenticated as exc:
-            response = problem_response(exc, scope["path"], {"WWW-Authenticate": CHALLENGE})
+            response = _refusal(scope["path"], exc, {"WWW-Authenticate": CHALLENGE})
             await response(scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal

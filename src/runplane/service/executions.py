@@ -32,6 +32,9 @@ class StartRequest:
     input_arguments: dict[str, Any] = field(default_factory=dict)
     environment: str | None = None
     execution_id: str | None = None
+    # Vendor surfaces: callers send keys that name no parameter (output parameters,
+    # say). True drops them and notes them in the execution log; the native API refuses.
+    drop_undeclared: bool = False
 
 
 async def start(ctx: Context, who: Principal, req: StartRequest) -> tuple[Execution, bool]:
@@ -86,9 +89,11 @@ async def start(ctx: Context, who: Principal, req: StartRequest) -> tuple[Execut
         who.require_target(
             dep.process_id, dep.process_name, dep.environment_id, dep.environment_name
         )
-        inputs, problems = effective_inputs(
-            spec.parameters, target.run_configuration, req.input_arguments
-        )
+        requested = req.input_arguments
+        dropped = sorted(k for k in requested if k not in spec.parameters)
+        if req.drop_undeclared and dropped:
+            requested = {k: v for k, v in requested.items() if k in spec.parameters}
+        inputs, problems = effective_inputs(spec.parameters, target.run_configuration, requested)
         problems += out_of_range(inputs)
         if problems:
             raise errors.InvalidInputArguments(
@@ -98,7 +103,7 @@ async def start(ctx: Context, who: Principal, req: StartRequest) -> tuple[Execut
                 problems=problems,
             )
         public, secret = split_secrets(spec.parameters, inputs)
-        return store.create_execution(
+        execution, created = store.create_execution(
             tx,
             store.NewExecution(
                 id=server_id,
@@ -120,6 +125,15 @@ async def start(ctx: Context, who: Principal, req: StartRequest) -> tuple[Execut
             ),
             now,
         )
+        if created and req.drop_undeclared and dropped:
+            store.add_note(
+                tx,
+                execution.id,
+                f"[runplane] ignored input arguments that name no parameter: "
+                f"{', '.join(dropped)}\n",
+                now,
+            )
+        return execution, created
 
     return await ctx.db.write(op)
 

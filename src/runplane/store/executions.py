@@ -658,6 +658,16 @@ def reclaim_expired(tx: Tx, now: datetime, limit: int = 100) -> list[tuple[str, 
     return out
 
 
+def add_note(tx: Tx, execution_id: str, text: str, now: datetime) -> None:
+    """Log a line from runplane itself (not the process) before the first attempt."""
+    tx.conn.execute(
+        execution_logs.insert().values(
+            execution_id=execution_id, attempt=1, created_at=now, text=text
+        )
+    )
+    tx.emit(LogAppended(execution_id))
+
+
 def read_logs(
     conn: Connection, execution_id: str, after_id: int = 0, limit: int = 1000
 ) -> list[LogChunk]:

@@ -1,0 +1,1 @@
+"""Vendor-compatible routers: thin translations onto the native services."""

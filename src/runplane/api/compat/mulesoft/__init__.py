@@ -1,0 +1,1 @@
+"""MuleSoft RPA style invocation API (`/mulesoft/rpa/api/v2`)."""

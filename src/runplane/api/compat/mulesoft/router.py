@@ -1,0 +1,128 @@
+"""MuleSoft RPA style routes: start (PUT idempotent, POST), poll, the process's OpenAPI.
+
+A thin translation: parse → one service call → render in MuleSoft's words
+(`mapping.py`). Input keys that name no parameter (MuleSoft callers send
+output parameters too) are dropped and noted in the execution log.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from runplane.api.compat.mulesoft import mapping
+from runplane.api.compat.mulesoft.openapi import process_openapi
+from runplane.api.deps import principal_of
+from runplane.api.native.render import JSON
+from runplane.domain import errors
+from runplane.service import catalog
+from runplane.service import executions as svc
+from runplane.service.context import Context
+
+log = logging.getLogger("runplane.compat.mulesoft")
+
+router = APIRouter(prefix=mapping.PREFIX, tags=["mulesoft"])
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    """The JSON object in the body, whatever the Content-Type says."""
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError as exc:
+        raise errors.MalformedJson(f"The request body is not valid JSON: {exc}.") from exc
+    if not isinstance(body, dict):
+        raise errors.InvalidRequest("The request body must be a JSON object.")
+    arguments = body.get("inputArguments", {})
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, dict):
+        raise errors.InvalidRequest(
+            "inputArguments must be an object.",
+            problems=[{"name": "inputArguments", "code": "wrong_type", "detail": "An object."}],
+        )
+    return {**body, "inputArguments": arguments}
+
+
+async def _start(request: Request, process: str, execution_id: str | None) -> Response:
+    ctx: Context = request.app.state.ctx
+    body = await _body(request)
+    if execution_id is None and request.method == "PUT":
+        raw = body.get("executionId")
+        if not isinstance(raw, str) or not raw:
+            raise errors.InvalidRequest(
+                "executionId is required (a non-empty string).",
+                problems=[{"name": "executionId", "code": "missing", "detail": "A string."}],
+            )
+        execution_id = raw
+    execution, created = await svc.start(
+        ctx,
+        principal_of(request),
+        svc.StartRequest(
+            process,
+            body["inputArguments"],
+            environment=body.get("environment")
+            if isinstance(body.get("environment"), str)
+            else None,
+            execution_id=execution_id,
+            drop_undeclared=True,
+        ),
+    )
+    if not created:
+        return Response(status_code=204)
+    return JSON(mapping.status_document(execution), status_code=201)
+
+
+@router.put("/processes/{process}/executions", status_code=201)
+async def start_idempotent(process: str, request: Request) -> Response:
+    """startProcessV2: start under the caller's executionId (201), or a repeat (204)."""
+    try:
+        return await _start(request, process, None)
+    except Exception as exc:
+        return _error(request, exc)
+
+
+@router.post("/processes/{process}/executions", status_code=201)
+async def start(process: str, request: Request) -> Response:
+    """startProcessNonIdempotentV2: start with a server-made executionId."""
+    try:
+        return await _start(request, process, None)
+    except Exception as exc:
+        return _error(request, exc)
+
+
+@router.get("/processes/{process}/executions/{execution_id:path}")
+async def status(process: str, execution_id: str, request: Request) -> Response:
+    """getProcessesExecutionStatusV2: the status document of an execution."""
+    try:
+        ctx: Context = request.app.state.ctx
+        execution = await svc.get_by_client_id(ctx, principal_of(request), process, execution_id)
+    except Exception as exc:
+        return _error(request, exc)
+    return JSON(mapping.status_document(execution))
+
+
+@router.get("/processes/{process}/openapi.json")
+async def openapi(process: str, request: Request) -> Response:
+    """An OpenAPI document of this process's invocation API, typed from its declarations."""
+    try:
+        ctx: Context = request.app.state.ctx
+        _, versions, deployments = await catalog.get_process(ctx, principal_of(request), process)
+        live = [d for d in deployments if d.invokable]
+        version = next(
+            (v for v in versions if live and v.number == live[0].version_number), versions[0]
+        )
+    except Exception as exc:
+        return _error(request, exc)
+    base = str(request.base_url).rstrip("/") + mapping.PREFIX
+    return JSON(process_openapi(process, version.spec, base))
+
+
+def _error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, errors.RunplaneError):
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return mapping.error_response(exc)
