@@ -303,3 +303,44 @@ def test_a_limited_token_without_environment_uses_the_one_it_may_use(
         assert r.status_code == 201, r.text
         assert r.json()["environment"] == "sandbox"
     admin.delete("/api/v1/processes/hello/deployments/sandbox")
+
+
+def test_an_environment_limited_admin_cannot_manage_credentials(
+    server: Server, admin: httpx.Client
+) -> None:
+    limited = token(admin, "sandbox-admin", ["admin"], environments=["sandbox"])
+    with server.client(token=limited) as c:
+        for method, path, body in [
+            ("POST", "/api/v1/tokens", {"name": "esc", "scopes": ["admin"]}),
+            ("GET", "/api/v1/tokens", None),
+            ("POST", "/api/v1/tokens/bootstrap-admin/rotate", None),
+            ("DELETE", "/api/v1/tokens/bootstrap-admin", None),
+            ("POST", "/api/v1/apps", {"name": "a1", "scopes": ["admin"]}),
+            ("POST", "/api/v1/processes/hello/secret", None),
+            ("POST", "/api/v1/workspaces", {"name": "esc"}),
+            ("POST", "/api/v1/environments", {"name": "esc"}),
+        ]:
+            r = c.request(method, path, json=body)
+            problem(r, 403, "forbidden")
+        assert [w["name"] for w in c.get("/api/v1/workspaces").json()["items"]] == ["default"]
+    # nothing was created or rotated
+    with server.client() as still_admin:
+        names = {t["name"] for t in still_admin.get("/api/v1/tokens").json()["items"]}
+        assert "esc" not in names and "bootstrap-admin" in names
+
+
+def test_lone_surrogates_at_the_token_endpoint_get_clean_4xx(server: Server) -> None:
+    grant = '"grant_type": "client_credentials"'
+    cases = [
+        ('"client_id": "rpc_x", "client_secret": "\\ud800"', 401, "invalid_client"),
+        ('"client_id": "\\ud800", "client_secret": "x"', 400, "invalid_request"),
+    ]
+    with server.client(token=None) as anon:
+        for fields, status, error in cases:
+            r = anon.post(
+                "/oauth2/token",
+                content=("{" + grant + ", " + fields + "}").encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            assert r.status_code == status, r.text
+            assert r.json()["error"] == error

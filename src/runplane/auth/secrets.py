@@ -44,7 +44,8 @@ def new_client_secret() -> str:
 
 def digest(secret: str) -> str:
     """The stored form of a secret: hex SHA-256."""
-    return hashlib.sha256(secret.encode()).hexdigest()
+    # surrogatepass: a JSON body can carry lone surrogates; they must hash, not raise
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def same_digest(a: str, b: str) -> bool:

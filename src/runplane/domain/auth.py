@@ -59,6 +59,18 @@ class Principal:
         if not self.has(scope):
             raise Forbidden(f"This credential lacks the scope {scope.value!r}.", scope=scope.value)
 
+    def require_full_admin(self) -> None:
+        """Forbidden unless the principal is an admin limited to no environment or process.
+
+        Managing credentials is reserved to such admins: a limited admin could
+        otherwise mint (or rotate its way into) a credential broader than itself.
+        """
+        self.require(Scope.ADMIN)
+        if self.environment_ids is not None or self.process_id is not None:
+            raise Forbidden(
+                "Managing credentials needs an admin credential limited to no environment."
+            )
+
     def require_any(self, *scopes: Scope) -> None:
         """Forbidden unless the principal holds one of `scopes`."""
         if not any(self.has(s) for s in scopes):

@@ -153,7 +153,7 @@ async def create_token(
     expires_in_seconds: int | None,
 ) -> tuple[str, dict[str, Any]]:
     """Create an API token; returns (the secret, shown once; its description)."""
-    who.require(Scope.ADMIN)
+    who.require_full_admin()
     parsed = _check_token_request(name, scopes, environments, expires_in_seconds)
     secret = rsecrets.new_secret(CredentialKind.API_TOKEN)
     now = ctx.clock()
@@ -188,7 +188,7 @@ async def create_token(
 
 async def list_tokens(ctx: Context, who: Principal) -> list[dict[str, Any]]:
     """Live API tokens of the caller's workspace (never their secrets)."""
-    who.require(Scope.ADMIN)
+    who.require_full_admin()
     return await ctx.db.read(
         lambda c: store.list_credentials(c, who.workspace_id, CredentialKind.API_TOKEN)
     )
@@ -196,7 +196,7 @@ async def list_tokens(ctx: Context, who: Principal) -> list[dict[str, Any]]:
 
 async def rotate_token(ctx: Context, who: Principal, name: str) -> tuple[str, dict[str, Any]]:
     """Give a token a new secret; the old one stops working at once."""
-    who.require(Scope.ADMIN)
+    who.require_full_admin()
     secret = rsecrets.new_secret(CredentialKind.API_TOKEN)
 
     def op(tx: Tx) -> dict[str, Any]:
@@ -209,7 +209,7 @@ async def rotate_token(ctx: Context, who: Principal, name: str) -> tuple[str, di
 
 async def delete_token(ctx: Context, who: Principal, name: str) -> None:
     """Revoke a token."""
-    who.require(Scope.ADMIN)
+    who.require_full_admin()
     now = ctx.clock()
 
     def op(tx: Tx) -> None:
@@ -226,7 +226,7 @@ async def generate_process_secret(
     ctx: Context, who: Principal, process_name: str
 ) -> tuple[str, dict[str, Any]]:
     """Create the secret of a process (one per process); shown once."""
-    who.require(Scope.ADMIN)
+    who.require_full_admin()
     secret = rsecrets.new_secret(CredentialKind.PROCESS_SECRET)
     now = ctx.clock()
 
@@ -270,7 +270,7 @@ async def rotate_process_secret(
     ctx: Context, who: Principal, process_name: str
 ) -> tuple[str, dict[str, Any]]:
     """Give a process a new secret; the old one stops working at once."""
-    who.require(Scope.ADMIN)
+    who.require_full_admin()
     secret = rsecrets.new_secret(CredentialKind.PROCESS_SECRET)
 
     def op(tx: Tx) -> dict[str, Any]:
@@ -283,7 +283,7 @@ async def rotate_process_secret(
 
 async def delete_process_secret(ctx: Context, who: Principal, process_name: str) -> None:
     """Revoke a process's secret."""
-    who.require(Scope.ADMIN)
+    who.require_full_admin()
     now = ctx.clock()
 
     def op(tx: Tx) -> None:
@@ -295,7 +295,7 @@ async def delete_process_secret(ctx: Context, who: Principal, process_name: str)
 
 async def list_process_secrets(ctx: Context, who: Principal) -> list[dict[str, Any]]:
     """Which processes have a secret (never the secrets)."""
-    who.require(Scope.ADMIN)
+    who.require_full_admin()
     return await ctx.db.read(
         lambda c: store.list_credentials(c, who.workspace_id, CredentialKind.PROCESS_SECRET)
     )

@@ -40,6 +40,7 @@ class FailureLimiter:
 
     async def check(self, ctx: Context, keys: list[str]) -> None:
         """TooManyRequests while any of `keys` is blocked."""
+        keys = _storable(keys)
         now = ctx.clock()
         cache_key = tuple(keys)
         hit = self._checked.get(cache_key)
@@ -57,6 +58,7 @@ class FailureLimiter:
 
     async def fail(self, ctx: Context, keys: list[str]) -> None:
         """Count a failed attempt; TooManyRequests once the limit is reached."""
+        keys = _storable(keys)
         now = ctx.clock()
         counts = await ctx.db.write(
             lambda tx: store.record_failure(tx, keys, now, self.window_seconds)
@@ -66,6 +68,11 @@ class FailureLimiter:
                 lambda c: store.blocked_until(c, keys, now, self.limit, self.window_seconds)
             )
             self._checked[tuple(keys)] = (time.monotonic() + CHECK_CACHE_SECONDS, until)
+
+
+def _storable(keys: list[str]) -> list[str]:
+    """Keys the database can store: lone surrogates escaped, length bounded."""
+    return [k.encode("utf-8", "backslashreplace").decode()[:300] for k in keys]
 
 
 def _too_many(until: datetime, now: datetime) -> errors.TooManyRequests:

@@ -72,7 +72,7 @@ async def create_app(
     ctx: Context, who: Principal, name: str, scopes: list[str], environments: list[str]
 ) -> tuple[str, OAuthApp]:
     """Create an app; returns (its client secret, shown once; the app with its client id)."""
-    who.require(Scope.ADMIN)
+    who.require_full_admin()
     parsed = _check_app_request(name, scopes, environments)
     secret = rsecrets.new_client_secret()
     now = ctx.clock()
@@ -99,13 +99,13 @@ async def create_app(
 
 async def list_apps(ctx: Context, who: Principal) -> list[OAuthApp]:
     """Live apps of the caller's workspace (never their secrets)."""
-    who.require(Scope.ADMIN)
+    who.require_full_admin()
     return await ctx.db.read(lambda c: store.list_apps(c, who.workspace_id))
 
 
 async def rotate_app_secret(ctx: Context, who: Principal, name: str) -> tuple[str, OAuthApp]:
     """Give an app a new client secret and revoke every access token it holds."""
-    who.require(Scope.ADMIN)
+    who.require_full_admin()
     secret = rsecrets.new_client_secret()
     now = ctx.clock()
 
@@ -120,7 +120,7 @@ async def rotate_app_secret(ctx: Context, who: Principal, name: str) -> tuple[st
 
 async def delete_app(ctx: Context, who: Principal, name: str) -> None:
     """Delete an app and revoke every access token it holds."""
-    who.require(Scope.ADMIN)
+    who.require_full_admin()
     now = ctx.clock()
 
     def op(tx: Tx) -> None:

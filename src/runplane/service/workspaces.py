@@ -39,8 +39,8 @@ def _check_name(kind: str, name: str) -> None:
 
 
 def _require_installation_admin(ctx: Context, who: Principal) -> None:
-    who.require(Scope.ADMIN)
-    if who.workspace_id != ctx.workspace_id or who.environment_ids is not None:
+    who.require_full_admin()
+    if who.workspace_id != ctx.workspace_id:
         raise errors.Forbidden("Only an admin of workspace 'default' manages workspaces.")
 
 
@@ -73,16 +73,15 @@ async def create_workspace(ctx: Context, who: Principal, name: str) -> tuple[dic
 async def list_workspaces(ctx: Context, who: Principal) -> list[tuple[str, str, Any]]:
     """Every workspace for the installation admin; one's own for everyone else."""
     rows = await ctx.db.read(store.list_workspaces)
-    if who.has(Scope.ADMIN) and who.workspace_id == ctx.workspace_id:
+    full_admin = who.has(Scope.ADMIN) and who.environment_ids is None and who.process_id is None
+    if full_admin and who.workspace_id == ctx.workspace_id:
         return rows
     return [r for r in rows if r[0] == who.workspace_id]
 
 
 async def create_environment(ctx: Context, who: Principal, name: str) -> Environment:
     """A new environment in the caller's workspace."""
-    who.require(Scope.ADMIN)
-    if who.environment_ids is not None:
-        raise errors.Forbidden("A credential limited to environments cannot create one.")
+    who.require_full_admin()
     _check_name("environment", name)
     now = ctx.clock()
     return await ctx.db.write(lambda tx: store.create_environment(tx, who.workspace_id, name, now))

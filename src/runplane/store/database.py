@@ -60,10 +60,10 @@ def map_driver_error(exc: Exception) -> Exception:
 
     The message names no value (they may be secrets) and no SQL.
     """
-    if isinstance(exc, sa_exc.DataError):
+    if isinstance(exc, sa_exc.DataError | UnicodeEncodeError):
         return errors.InvalidRequest(
             "The request holds a value the database cannot store "
-            "(for example a NUL character or a number out of range)."
+            "(for example a NUL character, a lone surrogate or a number out of range)."
         )
     return exc
 
@@ -204,7 +204,7 @@ class Database:
         with self.read_engine.connect() as conn:
             try:
                 return fn(conn)
-            except sa_exc.DataError as exc:
+            except (sa_exc.DataError, UnicodeEncodeError) as exc:
                 raise map_driver_error(exc) from exc
             finally:
                 conn.rollback()
