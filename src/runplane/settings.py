@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     drain_timeout_seconds: float = Field(default=10.0, ge=0)
     max_wait_seconds: float = Field(default=60.0, gt=0)
     log_level: str = "info"
+    access_log: bool = False  # one line per request on stderr, credentials redacted
     telemetry: bool = False  # FastAPI's OpenTelemetry spans/metrics/logs (needs a provider)
     auth_failure_limit: int = Field(default=10, ge=1)  # failed attempts per key per window
     auth_failure_window_seconds: float = Field(default=60.0, gt=0)

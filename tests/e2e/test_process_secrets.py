@@ -8,7 +8,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import Server, ServerFactory, deploy, make_process, wait_terminal
+from tests.support import (
+    ADMIN_TOKEN,
+    Server,
+    ServerFactory,
+    deploy,
+    make_process,
+    wait_terminal,
+)
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +119,22 @@ def test_secrets_never_reach_the_server_log(server: Server) -> None:
         assert wait_terminal(admin, r.json()["id"])["status"] == "succeeded"
     log = server.log()
     assert secret not in log and token not in log
+
+
+def test_the_access_log_redacts_credentials(start_server: ServerFactory) -> None:
+    srv = start_server.start("--slots", "0", "--access-log")
+    with srv.client() as admin:
+        secret = admin.post("/api/v1/processes/hello/secret").json()["secret"]
+    with srv.client(token=None) as anon:
+        r = anon.post(
+            "/api/v1/processes/hello/executions",
+            params={"process-secret": secret, "wait": "0"},
+            json={},
+        )
+        assert r.status_code == 201
+    srv.stop()
+    log = srv.log()
+    assert '"POST /api/v1/processes/hello/executions?process-secret=***&wait=0" 201' in log
+    assert secret not in log
+    assert ADMIN_TOKEN not in log
+    assert '"POST /api/v1/processes/hello/secret" 201' in log

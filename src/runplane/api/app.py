@@ -7,10 +7,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runplane import __version__
 from runplane.api import oauth, problems
+from runplane.api.access_log import AccessLogMiddleware
 from runplane.api.auth import AuthMiddleware
 from runplane.api.compat.mulesoft import router as mulesoft
 from runplane.api.fastpath import TriggerFastPath
@@ -50,9 +51,10 @@ class App:
     def __init__(self, settings: Settings) -> None:
         self.node = Node(settings)
         self.api = _fastapi(self.node)
-        self._stack = AuthMiddleware(
+        stack: ASGIApp = AuthMiddleware(
             BodyLimitMiddleware(TriggerFastPath(self.api)), context=lambda: self.node.ctx
         )
+        self._stack = AccessLogMiddleware(stack) if settings.access_log else stack
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._stack(scope, receive, send)

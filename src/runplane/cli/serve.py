@@ -87,6 +87,13 @@ def serve(
             show_default="info",
         ),
     ] = None,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log",
+            help="Log one line per request (credentials in query strings redacted).",
+        ),
+    ] = False,
 ) -> None:
     """Run the runplane server with an embedded runtime."""
     from pydantic import ValidationError
@@ -101,6 +108,7 @@ def serve(
         "slots": slots,
         "log_level": log_level.value if log_level else None,
         "demo": False if no_demo else None,
+        "access_log": True if access_log else None,
     }
     given = {name: value for name, value in options.items() if value is not None}
     try:
