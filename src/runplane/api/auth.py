@@ -41,11 +41,6 @@ PROCESS_SECRET_HEADER = b"runplane-process-secret"
 PROCESS_SECRET_PARAM = "process-secret"  # noqa: S105 - a parameter name
 
 
-def presented_secret(headers: dict[bytes, bytes], query_string: bytes) -> str:
-    """The secret a request presents; Unauthenticated naming what is wrong."""
-    return presented_credential(headers, query_string)[0]
-
-
 def presented_credential(
     headers: dict[bytes, bytes], query_string: bytes
 ) -> tuple[str, str | None]:

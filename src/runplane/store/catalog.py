@@ -72,14 +72,6 @@ def create_environment(tx: Tx, ws_id: str, name: str, now: datetime) -> Environm
     return Environment(env_id, ws_id, name, now)
 
 
-def workspace_id(conn: Connection, name: str) -> str:
-    """The id of the workspace called `name`."""
-    ws_id = conn.scalar(select(workspaces.c.id).where(workspaces.c.name == name))
-    if ws_id is None:
-        raise errors.WorkspaceNotFound(f"No workspace {name!r}.")
-    return str(ws_id)
-
-
 def _environment(row: Row[Any]) -> Environment:
     return Environment(row.id, row.workspace_id, row.name, row.created_at)
 
@@ -246,16 +238,6 @@ def get_version(conn: Connection, process_id: str, number: int | None) -> Versio
     return _version(row)
 
 
-def get_version_secrets(conn: Connection, version_id: str) -> dict[str, Any]:
-    """The secret parameter defaults of a version."""
-    return dict(
-        conn.scalar(
-            select(process_versions.c.secret_defaults).where(process_versions.c.id == version_id)
-        )
-        or {}
-    )
-
-
 def get_bundle(conn: Connection, version_id: str) -> tuple[str, bytes]:
     """(content hash, zip bytes) of a version."""
     row = conn.execute(
@@ -377,14 +359,6 @@ def list_deployments(
         q = q.where(deployments.c.environment_id == environment_id)
     rows = conn.execute(q.order_by(processes.c.name, environments.c.name))
     return [_deployment(r) for r in rows]
-
-
-def deployment_secrets(conn: Connection, deployment_id: str) -> dict[str, Any]:
-    """The secret arguments of a deployment's run configuration."""
-    return dict(
-        conn.scalar(select(deployments.c.secret_arguments).where(deployments.c.id == deployment_id))
-        or {}
-    )
 
 
 # Built once: a statement object memoizes its cache key, so the hot path
