@@ -260,8 +260,7 @@ async def cancel_execution(execution_id: str, ctx: Ctx, who: Who) -> Response:
 async def execution_logs(execution_id: str, ctx: Ctx, who: Who, follow: bool = False) -> Response:
     """The execution's log as text; `?follow=true` streams it until the execution ends."""
     if not follow:
-        await svc.get(ctx, who, execution_id)  # 404 before anything else
-        parts: list[str] = []
+        parts: list[str] = []  # the first page raises the 404 of a missing execution
         attempt = None
         async for chunk in svc.all_logs(ctx, who, execution_id):
             text, attempt = render.log_text([chunk], attempt)
