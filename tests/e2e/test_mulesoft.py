@@ -238,3 +238,16 @@ def test_native_api_sees_the_same_execution(ms: httpx.Client, server: Server) ->
     with server.client() as admin:
         native = admin.get("/api/v1/processes/invoice-bot/executions/shared-1").json()
     assert native["status"] == "succeeded" and native["result"] == done["result"]
+
+
+def test_the_process_id_works_where_the_name_does(ms: httpx.Client, server: Server) -> None:
+    with server.client() as admin:
+        process_id = admin.get("/api/v1/processes/invoice-bot").json()["id"]
+    url = f"{API}/processes/{process_id}/executions"
+    body = {"executionId": "by-id", "inputArguments": {"invoice_id": "I"}}
+    assert ms.put(url, json=body).status_code == 201
+    assert ms.put(f"{API}/processes/invoice-bot/executions", json=body).status_code == 204
+    assert ms.get(f"{url}/by-id").json()["executionId"] == "by-id"
+    assert ms.get(f"{API}/processes/{process_id}/openapi.json").status_code == 200
+    unknown = "01900000-0000-7000-8000-000000000000"
+    vendor_error(ms.get(f"{API}/processes/{unknown}/executions/by-id"), 404, "execution_not_found")

@@ -65,7 +65,12 @@ async def create_workspace(ctx: Context, who: Principal, name: str) -> tuple[dic
             expires_at=None,
             now=now,
         )
-        return {"name": name, "createdAt": now, "environments": list(store.DEFAULT_ENVIRONMENTS)}
+        return {
+            "id": ws_id,
+            "name": name,
+            "createdAt": now,
+            "environments": list(store.DEFAULT_ENVIRONMENTS),
+        }
 
     return await ctx.db.write(op), secret
 

@@ -435,3 +435,19 @@ def trigger_target(
             )
         row = invokable[0]
     return _deployment(row), row.spec, row.secret_defaults or {}, row.secret_arguments or {}
+
+
+def workspace_name(conn: Connection, ws_id: str) -> str:
+    """The name of the workspace with this id."""
+    name = conn.scalar(select(workspaces.c.name).where(workspaces.c.id == ws_id))
+    if name is None:
+        raise errors.WorkspaceNotFound(f"No workspace {ws_id!r}.")
+    return str(name)
+
+
+def get_process_by_id(conn: Connection, ws_id: str, process_id: str) -> Process | None:
+    """The process with this id in the workspace, or None."""
+    row = conn.execute(
+        select(processes).where(processes.c.workspace_id == ws_id, processes.c.id == process_id)
+    ).first()
+    return None if row is None else _process(row)

@@ -42,7 +42,12 @@ async def list_processes(ctx: Ctx, who: Who) -> Response:
     return JSON(
         {
             "items": [
-                {"name": p.name, "latestVersion": latest, "createdAt": render.ts(p.created_at)}
+                {
+                    "id": p.id,
+                    "name": p.name,
+                    "latestVersion": latest,
+                    "createdAt": render.ts(p.created_at),
+                }
                 for p, latest in rows
             ]
         }
@@ -55,6 +60,7 @@ async def get_process(process: str, ctx: Ctx, who: Who) -> Response:
     proc, versions, deployments = await svc.get_process(ctx, who, process)
     return JSON(
         {
+            "id": proc.id,
             "name": proc.name,
             "createdAt": render.ts(proc.created_at),
             "versions": [render.version(v) for v in versions],

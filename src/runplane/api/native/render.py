@@ -102,7 +102,7 @@ def deployment(d: Deployment) -> dict[str, Any]:
 
 def environment(env: Environment) -> dict[str, Any]:
     """An environment."""
-    return {"name": env.name, "createdAt": ts(env.created_at)}
+    return {"id": env.id, "name": env.name, "createdAt": ts(env.created_at)}
 
 
 def runtime(rt: Runtime, environments: dict[str, str], *, silent: bool = False) -> dict[str, Any]:

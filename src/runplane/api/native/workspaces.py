@@ -28,6 +28,7 @@ async def create_workspace(body: NameBody, ctx: Ctx, who: Who) -> Response:
     ws, token = await svc.create_workspace(ctx, who, body.name)
     return JSON(
         {
+            "id": ws["id"],
             "name": ws["name"],
             "environments": ws["environments"],
             "createdAt": render.ts(ws["createdAt"]),
@@ -42,7 +43,7 @@ async def create_workspace(body: NameBody, ctx: Ctx, who: Who) -> Response:
 async def list_workspaces(ctx: Ctx, who: Who) -> Response:
     """Workspaces the caller may see: every one for the installation admin."""
     rows = await svc.list_workspaces(ctx, who)
-    return JSON({"items": [{"name": n, "createdAt": render.ts(t)} for _, n, t in rows]})
+    return JSON({"items": [{"id": i, "name": n, "createdAt": render.ts(t)} for i, n, t in rows]})
 
 
 @router.post("/environments", status_code=201)

@@ -19,7 +19,7 @@ from runplane.api.compat.mulesoft.openapi import process_openapi
 from runplane.api.deps import principal_of
 from runplane.api.native.render import JSON
 from runplane.domain import errors
-from runplane.service import catalog
+from runplane.service import catalog, refs
 from runplane.service import executions as svc
 from runplane.service.context import Context
 
@@ -50,6 +50,8 @@ async def _body(request: Request) -> dict[str, Any]:
 
 async def _start(request: Request, process: str, execution_id: str | None) -> Response:
     ctx: Context = request.app.state.ctx
+    who = principal_of(request)
+    process = await refs.process_name(ctx, who, process)
     body = await _body(request)
     if execution_id is None and request.method == "PUT":
         raw = body.get("executionId")
@@ -61,7 +63,7 @@ async def _start(request: Request, process: str, execution_id: str | None) -> Re
         execution_id = raw
     execution, created = await svc.start(
         ctx,
-        principal_of(request),
+        who,
         svc.StartRequest(
             process,
             body["inputArguments"],
@@ -100,7 +102,9 @@ async def status(process: str, execution_id: str, request: Request) -> Response:
     """getProcessesExecutionStatusV2: the status document of an execution."""
     try:
         ctx: Context = request.app.state.ctx
-        execution = await svc.get_by_client_id(ctx, principal_of(request), process, execution_id)
+        who = principal_of(request)
+        name = await refs.process_name(ctx, who, process)
+        execution = await svc.get_by_client_id(ctx, who, name, execution_id)
     except Exception as exc:
         return _error(request, exc)
     return JSON(mapping.status_document(execution))
@@ -111,7 +115,9 @@ async def openapi(process: str, request: Request) -> Response:
     """An OpenAPI document of this process's invocation API, typed from its declarations."""
     try:
         ctx: Context = request.app.state.ctx
-        _, versions, deployments = await catalog.get_process(ctx, principal_of(request), process)
+        who = principal_of(request)
+        process = await refs.process_name(ctx, who, process)
+        _, versions, deployments = await catalog.get_process(ctx, who, process)
         live = [d for d in deployments if d.invokable]
         version = next(
             (v for v in versions if live and v.number == live[0].version_number), versions[0]
