@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -70,6 +70,14 @@ def every_route() -> list[tuple[str, str]]:
     return routes
 
 
+VENDOR_401: dict[str, Callable[[Any], bool]] = {
+    "/mulesoft/": lambda b: (b["status"], b["code"]) == (401, "unauthenticated"),
+    "/workspace-v1/": lambda b: b["error"] == "unauthenticated" and bool(b["message"]),
+    "/process-v1/": lambda b: b["error"] == "unauthenticated" and bool(b["message"]),
+}
+"""Each vendor surface's 401 body, by path prefix."""
+
+
 def test_every_route_but_the_public_ones_needs_a_credential(server: Server) -> None:
     routes = every_route()
     assert len(routes) > 15
@@ -85,9 +93,10 @@ def test_every_route_but_the_public_ones_needs_a_credential(server: Server) -> N
                 assert r.status_code == 200, (method, path)
                 continue
             assert r.status_code == 401, (method, path)
-            if path.startswith("/mulesoft/"):  # that surface answers in its own shape
-                body = r.json()
-                assert (body["status"], body["code"]) == (401, "unauthenticated"), path
+            vendor = next((v for prefix, v in VENDOR_401.items() if path.startswith(prefix)), None)
+            if vendor is not None:  # that surface answers in its own shape
+                assert r.headers["content-type"] == "application/json", path
+                assert vendor(r.json()), (path, r.text)
             else:
                 body = problem(r, 401, "unauthenticated")
                 assert body["detail"]

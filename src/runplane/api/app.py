@@ -14,6 +14,7 @@ from runplane.api import oauth, problems
 from runplane.api.access_log import AccessLogMiddleware
 from runplane.api.auth import AuthMiddleware
 from runplane.api.compat.mulesoft import router as mulesoft
+from runplane.api.compat.robocorp import router as robocorp
 from runplane.api.fastpath import TriggerFastPath
 from runplane.api.limits import BodyLimitMiddleware
 from runplane.api.native import apps, credentials, executions, processes, system, workspaces
@@ -29,6 +30,8 @@ ROUTERS = (
     apps.router,
     oauth.router,
     mulesoft.router,
+    robocorp.legacy,
+    robocorp.process_api,
 )
 """Every router the app serves (tests walk these to check each route's access rules)."""
 

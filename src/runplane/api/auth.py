@@ -2,10 +2,12 @@
 
 Accepted (checked in this order): `Authorization: Bearer <secret>`,
 `Authorization: Basic base64(username:secret)` (the username is informational:
-platforms' clients send their own forms of it), the `Runplane-Process-Secret`
-header, and the `process-secret` query parameter for clients that cannot set
-headers. The principal goes to `scope["state"]["principal"]`; routers and
-services decide what it may do.
+platforms' clients send their own forms of it), `Authorization: RC-WSKEY
+<secret>` (Robocorp's workspace key), the `Runplane-Process-Secret` header and
+Robocorp's `robocloud-process-secret` header (an optional `Bearer ` prefix is
+stripped), and the `process-secret` / `robocloud-process-secret` query
+parameters for clients that cannot set headers. The principal goes to
+`scope["state"]["principal"]`; routers and services decide what it may do.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runplane.api.compat.mulesoft import mapping as mulesoft_mapping
+from runplane.api.compat.robocorp import mapping as robocorp_mapping
 from runplane.api.problems import problem_response
 from runplane.domain import errors
 from runplane.service import credentials
@@ -37,8 +40,9 @@ PUBLIC_PATHS = frozenset(
     }
 )
 CHALLENGE = 'Bearer realm="runplane"'
-PROCESS_SECRET_HEADER = b"runplane-process-secret"
-PROCESS_SECRET_PARAM = "process-secret"  # noqa: S105 - a parameter name
+PROCESS_SECRET_HEADERS = (b"runplane-process-secret", b"robocloud-process-secret")
+PROCESS_SECRET_PARAMS = frozenset({"process-secret", "robocloud-process-secret"})
+TOKEN_SCHEMES = frozenset({"bearer", "rc-wskey"})
 
 
 def presented_credential(
@@ -50,9 +54,9 @@ def presented_credential(
         text = raw.decode("latin-1").strip()
         scheme, _, value = text.partition(" ")
         value = value.strip()
-        if scheme.lower() == "bearer":
+        if scheme.lower() in TOKEN_SCHEMES:
             if not value:
-                raise errors.Unauthenticated("The Bearer credential is empty.")
+                raise errors.Unauthenticated(f"The {scheme} credential is empty.")
             return value, None
         if scheme.lower() == "basic":
             try:
@@ -68,12 +72,15 @@ def presented_credential(
         raise errors.Unauthenticated(
             f"Unsupported Authorization scheme {scheme!r}: use Bearer or Basic."
         )
-    header_secret = headers.get(PROCESS_SECRET_HEADER)
-    if header_secret is not None and header_secret.strip():
-        return header_secret.decode("latin-1").strip(), None
+    for name in PROCESS_SECRET_HEADERS:
+        header_secret = headers.get(name, b"").decode("latin-1").strip()
+        if header_secret[:7].lower() == "bearer ":
+            header_secret = header_secret[7:].strip()
+        if header_secret:
+            return header_secret, None
     if query_string:
         for key, value in parse_qsl(query_string.decode("latin-1")):
-            if key == PROCESS_SECRET_PARAM and value:
+            if key in PROCESS_SECRET_PARAMS and value:
                 return value, None
     raise errors.Unauthenticated("This route needs a credential: Authorization: Bearer <token>.")
 
@@ -82,6 +89,10 @@ def _refusal(path: str, exc: errors.RunplaneError, headers: dict[str, str]) -> R
     """A 401/429 in the format of the surface the request was for."""
     if path.startswith(mulesoft_mapping.PREFIX + "/"):
         return mulesoft_mapping.error_response(exc, headers)
+    if path.startswith(
+        (robocorp_mapping.LEGACY_PREFIX + "/", robocorp_mapping.PROCESS_PREFIX + "/")
+    ):
+        return robocorp_mapping.error_response(exc, headers)
     return problem_response(exc, path, headers)
 
 

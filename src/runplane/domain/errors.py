@@ -133,6 +133,12 @@ class ExecutionNotFound(NotFound):
     code = "execution_not_found"
 
 
+class WorkItemNotFound(NotFound):
+    """No work item with this id."""
+
+    code = "work_item_not_found"
+
+
 class Unauthenticated(RunplaneError):
     """A credential is required."""
 
@@ -177,6 +183,12 @@ class ExecutionIdConflict(Conflict):
     """This executionId was already used with different input arguments."""
 
     code = "execution_id_conflict"
+
+
+class WorkItemConflict(Conflict):
+    """The work item is not in a state that allows this."""
+
+    code = "work_item_conflict"
 
 
 class ProcessNotDeployed(Conflict):

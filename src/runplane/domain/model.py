@@ -151,3 +151,20 @@ class Page:
 
     items: list[Any] = field(default_factory=list)
     next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """A payload for one run of a process (Robocorp's work item). Its run is an
+    execution; its state follows that execution's status."""
+
+    id: str
+    workspace_id: str
+    process_id: str
+    process_name: str
+    execution_id: str | None
+    execution_status: Status | None  # None: waiting for a run
+    payload: Any  # secret parameters masked
+    created_at: datetime
+    queued_at: datetime | None
+    state_at: datetime  # when the state last changed

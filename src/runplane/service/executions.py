@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -44,6 +44,14 @@ async def start(ctx: Context, who: Principal, req: StartRequest) -> tuple[Execut
     refused. A repeat with the same effective inputs returns the first
     execution with created False; with different ones, ExecutionIdConflict.
     """
+    return await ctx.db.write(start_op(ctx, who, req))
+
+
+def start_op(
+    ctx: Context, who: Principal, req: StartRequest
+) -> Callable[[Tx], tuple[Execution, bool]]:
+    """The write that `start` makes, for use cases that start executions together with
+    other rows in one transaction (Robocorp work items)."""
     who.require(Scope.EXECUTIONS_START)
     if req.execution_id is not None and not (
         0 < len(req.execution_id) <= MAX_CLIENT_EXECUTION_ID_CHARS
@@ -135,7 +143,7 @@ async def start(ctx: Context, who: Principal, req: StartRequest) -> tuple[Execut
             )
         return execution, created
 
-    return await ctx.db.write(op)
+    return op
 
 
 def _visible(who: Principal, execution: Execution) -> Execution:

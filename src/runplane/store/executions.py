@@ -312,6 +312,20 @@ def get_by_client_id(
     return _execution(row)
 
 
+def run_numbers(conn: Connection, execution_ids: list[str]) -> dict[str, int]:
+    """Execution id → its ordinal among its process's executions (1 for the first)."""
+    if not execution_ids:
+        return {}
+    earlier = executions.alias("earlier")
+    number = (
+        select(func.count())
+        .where(earlier.c.process_id == executions.c.process_id, earlier.c.id <= executions.c.id)
+        .scalar_subquery()
+    )
+    rows = conn.execute(select(executions.c.id, number).where(executions.c.id.in_(execution_ids)))
+    return {execution_id: int(n) for execution_id, n in rows}
+
+
 def encode_cursor(execution_id: str) -> str:
     """A URL-safe cursor that resumes a listing after `execution_id`."""
     return base64.urlsafe_b64encode(orjson.dumps({"after": execution_id})).decode().rstrip("=")

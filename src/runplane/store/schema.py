@@ -243,3 +243,21 @@ Index(
     sqlite_where=oauth_apps.c.deleted_at.is_(None),
     postgresql_where=oauth_apps.c.deleted_at.is_(None),
 )
+
+# Robocorp-style work items: a payload for one run of a process. A run is an
+# execution; an item's state is read off its execution's status, never stored.
+work_items = Table(
+    "work_items",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("workspace_id", ID, ForeignKey("workspaces.id"), nullable=False),
+    Column("process_id", ID, ForeignKey("processes.id"), nullable=False),
+    # the run (execution) the item went to; null while it waits for a run-request
+    Column("execution_id", ID, ForeignKey("executions.id"), nullable=True),
+    Column("payload", SealedJSON, nullable=False),  # {"payload": <any JSON>}, sealed
+    Column("public_payload", JSON, nullable=False),  # the same, secret parameters masked
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("queued_at", UTCDateTime, nullable=True),
+    Index("ix_work_items_process_id_id", "process_id", "id"),
+    Index("ix_work_items_execution_id", "execution_id"),
+)

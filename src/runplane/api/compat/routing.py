@@ -1,0 +1,54 @@
+"""Routes whose every failure is answered in their surface's own error format."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response
+
+from runplane.domain import errors
+
+
+def surface_route(
+    render_error: Callable[[Exception], Response], log: logging.Logger
+) -> type[APIRoute]:
+    """An APIRoute class that turns any exception of its handlers into `render_error`'s
+    answer (a RunplaneError as mapped, anything else a logged 500), never a trace."""
+
+    class SurfaceRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def guarded(request: Request) -> Response:
+                try:
+                    return await handler(request)
+                except RequestValidationError as exc:
+                    return render_error(
+                        errors.InvalidRequest(
+                            "The request is not valid.",
+                            problems=[
+                                {
+                                    "name": ".".join(str(p) for p in e["loc"][1:]) or "body",
+                                    "code": "invalid",
+                                    "detail": e["msg"],
+                                }
+                                for e in exc.errors()
+                            ],
+                        )
+                    )
+                except errors.RunplaneError as exc:
+                    return render_error(exc)
+                except Exception as exc:
+                    log.error(
+                        "unexpected error on %s %s", request.method, request.url.path, exc_info=exc
+                    )
+                    return render_error(exc)
+
+            return guarded
+
+    return SurfaceRoute

@@ -1,0 +1,176 @@
+"""Named store operations for work items (a Robocorp noun runplane keeps for its router).
+
+An item's payload is sealed at rest; a copy with secret parameters masked is
+what reads return. The state of an item is its execution's status: this module
+never writes a status.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, select, update
+
+from runplane.domain import errors
+from runplane.domain.model import WorkItem
+from runplane.domain.params import MASK
+from runplane.domain.states import Status
+from runplane.store.database import Tx
+from runplane.store.schema import executions, process_versions, processes, work_items
+
+MAX_LIST_LIMIT = 500
+
+_SELECT: Any = (
+    select(
+        work_items.c.id,
+        work_items.c.workspace_id,
+        work_items.c.process_id,
+        processes.c.name.label("process_name"),
+        work_items.c.execution_id,
+        executions.c.status.label("execution_status"),
+        work_items.c.public_payload,
+        work_items.c.created_at,
+        work_items.c.queued_at,
+        func.coalesce(executions.c.updated_at, work_items.c.created_at).label("state_at"),
+    )
+    .select_from(work_items)
+    .join(processes, processes.c.id == work_items.c.process_id)
+    .outerjoin(executions, executions.c.id == work_items.c.execution_id)
+)
+
+
+def _item(row: Row[Any]) -> WorkItem:
+    return WorkItem(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        process_id=row.process_id,
+        process_name=row.process_name,
+        execution_id=row.execution_id,
+        execution_status=None if row.execution_status is None else Status(row.execution_status),
+        payload=row.public_payload["payload"],
+        created_at=row.created_at,
+        queued_at=row.queued_at,
+        state_at=row.state_at,
+    )
+
+
+def secret_names(conn: Connection, process_id: str) -> frozenset[str]:
+    """Names declared `secret` by any version of the process."""
+    specs = conn.scalars(
+        select(process_versions.c.spec).where(process_versions.c.process_id == process_id)
+    )
+    return frozenset(
+        p["name"] for spec in specs for p in spec.get("parameters", []) if p.get("type") == "secret"
+    )
+
+
+def mask(payload: Any, secrets: frozenset[str]) -> Any:
+    """The payload with the values of secret parameters masked (also under `variables`)."""
+    if not isinstance(payload, dict) or not secrets:
+        return payload
+    masked = {k: MASK if k in secrets and v is not None else v for k, v in payload.items()}
+    if isinstance(masked.get("variables"), dict):
+        masked["variables"] = mask(masked["variables"], secrets)
+    return masked
+
+
+def create(
+    tx: Tx,
+    *,
+    item_id: str,
+    ws_id: str,
+    process_id: str,
+    payload: Any,
+    secrets: frozenset[str],
+    execution_id: str | None,
+    now: datetime,
+) -> None:
+    """A new work item, waiting or already given to a run."""
+    tx.conn.execute(
+        work_items.insert().values(
+            id=item_id,
+            workspace_id=ws_id,
+            process_id=process_id,
+            execution_id=execution_id,
+            payload={"payload": payload},
+            public_payload={"payload": mask(payload, secrets)},
+            created_at=now,
+            queued_at=now if execution_id is not None else None,
+        )
+    )
+
+
+def payload_of(conn: Connection, item_id: str) -> Any:
+    """The item's payload as given, secrets included (for starting its run)."""
+    sealed = conn.scalar(select(work_items.c.payload).where(work_items.c.id == item_id))
+    if sealed is None:
+        raise errors.WorkItemNotFound(f"No work item {item_id!r}.")
+    return sealed["payload"]
+
+
+def attach(tx: Tx, item_id: str, execution_id: str, previous: str | None, now: datetime) -> None:
+    """Give the item to a run, if it is still with `previous` (None: waiting);
+    WorkItemConflict when another request moved it first."""
+    moved = tx.conn.execute(
+        update(work_items)
+        .where(
+            work_items.c.id == item_id,
+            work_items.c.execution_id.is_(None)
+            if previous is None
+            else work_items.c.execution_id == previous,
+        )
+        .values(execution_id=execution_id, queued_at=now)
+    ).rowcount
+    if moved != 1:
+        raise errors.WorkItemConflict(f"Work item {item_id!r} was given to another run.")
+
+
+def get(conn: Connection, ws_id: str, process_id: str, item_id: str) -> WorkItem:
+    """One work item of the process."""
+    row = conn.execute(
+        _SELECT.where(
+            work_items.c.id == item_id,
+            work_items.c.workspace_id == ws_id,
+            work_items.c.process_id == process_id,
+        )
+    ).first()
+    if row is None:
+        raise errors.WorkItemNotFound(f"No work item {item_id!r}.")
+    return _item(row)
+
+
+def list_items(
+    conn: Connection,
+    ws_id: str,
+    process_id: str,
+    *,
+    execution_id: str | None = None,
+    waiting: bool = False,
+    limit: int = 100,
+    oldest_first: bool = False,
+) -> list[WorkItem]:
+    """The process's work items (of one run, or only those waiting), newest first."""
+    q = _SELECT.where(work_items.c.workspace_id == ws_id, work_items.c.process_id == process_id)
+    if execution_id is not None:
+        q = q.where(work_items.c.execution_id == execution_id)
+    if waiting:
+        q = q.where(work_items.c.execution_id.is_(None))
+    order = work_items.c.id.asc() if oldest_first else work_items.c.id.desc()
+    rows = conn.execute(q.order_by(order).limit(max(1, min(limit, MAX_LIST_LIMIT))))
+    return [_item(r) for r in rows]
+
+
+def for_executions(conn: Connection, execution_ids: list[str]) -> dict[str, list[str]]:
+    """Execution id → the ids of its work items, oldest first."""
+    if not execution_ids:
+        return {}
+    rows = conn.execute(
+        select(work_items.c.execution_id, work_items.c.id)
+        .where(work_items.c.execution_id.in_(execution_ids))
+        .order_by(work_items.c.id)
+    )
+    found: dict[str, list[str]] = {}
+    for execution_id, item_id in rows:
+        found.setdefault(execution_id, []).append(item_id)
+    return found
