@@ -351,3 +351,47 @@ def test_another_workspace_key_sees_nothing_here(server: Server) -> None:
         own = "/process-v1/workspaces/robots-elsewhere/processes/invoice-bot/runs"
         vendor_error(other.get(own), 404, "process_not_found")
         assert other.get("/process-v1/workspaces/robots-elsewhere/processes").json() == {"data": []}
+
+
+def test_a_file_goes_to_a_work_item_in_two_steps(rc: httpx.Client, server: Server) -> None:
+    item = rc.post(f"{P}/work-items", json={"payload": {"invoice_id": "F1"}}).json()
+    content = b"%PDF-1.7 invoice \x00\xff" * 100
+    slot = rc.post(
+        f"{P}/work-items/{item['id']}/files/upload",
+        json={"fileName": "invoice 7.pdf", "fileSize": len(content)},
+    )
+    assert slot.status_code == 200, slot.text
+    assert slot.headers["cache-control"] == "no-store"
+    url, fields = slot.json()["url"], slot.json()["fields"]
+    assert url.startswith(server.base) and set(fields) == {"key", "token"}
+    with httpx.Client() as plain:  # presigned: no other credential
+        wrong = plain.post(url, data={**fields, "token": "rpu_wrong"}, files={"file": content})
+        vendor_error(wrong, 403, "forbidden")
+        short = plain.post(url, data=fields, files={"file": content[:-1]})
+        vendor_error(short, 422, "invalid_request")
+        vendor_error(plain.post(url, data=fields), 422, "invalid_request")
+        vendor_error(plain.post(url, content=b"not a form"), 422, "invalid_request")
+        done = plain.post(url, data=fields, files={"file": ("invoice 7.pdf", content)})
+        assert done.status_code == 204, done.text
+        vendor_error(plain.post(url, data=fields, files={"file": content}), 403, "forbidden")
+    [listed] = rc.get(f"{item_url(item)}").json()["files"]
+    assert listed == {"id": fields["key"], "fileName": "invoice 7.pdf", "fileSize": len(content)}
+    got = rc.get(f"{item_url(item)}/files/{listed['id']}")
+    assert got.status_code == 200 and got.content == content
+    assert "invoice%207.pdf" in got.headers["content-disposition"]
+    bad = rc.post(
+        f"{P}/work-items/{item['id']}/files/upload", json={"fileName": "a/b", "fileSize": -1}
+    )
+    assert {p["name"] for p in vendor_error(bad, 422, "invalid_request")["errors"]} == {
+        "fileName",
+        "fileSize",
+    }
+    vendor_error(
+        rc.post(f"{P}/work-items/nope/files/upload", json={"fileName": "a", "fileSize": 1}),
+        404,
+        "work_item_not_found",
+    )
+
+
+def item_url(item: dict[str, Any]) -> str:
+    return f"{P}/work-items/{item['id']}"

@@ -14,10 +14,16 @@ from tests.support import Server, ServerFactory, wait_terminal
 # Routes that create an object of the caller's own workspace under a name it
 # chooses: the same name existing in another workspace is not visible to them.
 CREATES_IN_OWN_WORKSPACE = {("POST", "/api/v1/processes/{process}/versions")}
+# Authenticated by its own one-time token, not by workspace (test_robocorp covers it).
+NOT_WORKSPACE_SCOPED = {("POST", "/process-v1/uploads/{file_id}")}
 SHARED_NAME = "only-in-default"
 # A valid body where a route needs one, so only the object lookup can refuse it.
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/process-v1/workspaces/{workspace}/processes/{process}/runs-batch"): [{}],
+    (
+        "POST",
+        "/process-v1/workspaces/{workspace}/processes/{process}/work-items/{item_id}/files/upload",
+    ): {"fileName": "a.txt", "fileSize": 1},
     ("PUT", "/api/v1/processes/{process}/executions"): {
         "executionId": "x",
         "inputArguments": {},
@@ -103,6 +109,7 @@ def test_every_route_hides_another_workspaces_objects(world: dict[str, Any]) -> 
         "run_id": execution["id"],
         "robot_run_id": f"{execution['id']}-1",
         "item_id": world["work_item"],
+        "file_id": "f",
     }
     checked: list[str] = []
     leaks: list[str] = []
@@ -113,7 +120,7 @@ def test_every_route_hides_another_workspaces_objects(world: dict[str, Any]) -> 
             if "execution_id" in params and "process" in params:
                 path = path.replace(execution["id"], execution["executionId"])
             r = acme.request(method, path, json=BODIES.get((method, template), {}))
-            if (method, template) in CREATES_IN_OWN_WORKSPACE:
+            if (method, template) in CREATES_IN_OWN_WORKSPACE | NOT_WORKSPACE_SCOPED:
                 continue
             if set(params) - {"workspace"}:
                 checked.append(f"{method} {template}")

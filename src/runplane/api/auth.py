@@ -17,12 +17,10 @@ import binascii
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
-from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from runplane.api.compat.mulesoft import mapping as mulesoft_mapping
 from runplane.api.compat.robocorp import mapping as robocorp_mapping
-from runplane.api.problems import problem_response
+from runplane.api.surfaces import error_response
 from runplane.domain import errors
 from runplane.service import credentials
 from runplane.service.context import Context
@@ -39,6 +37,7 @@ PUBLIC_PATHS = frozenset(
         "/oauth2/revoke",
     }
 )
+PUBLIC_PREFIXES = (robocorp_mapping.UPLOADS_PREFIX,)  # authenticated by their own token
 CHALLENGE = 'Bearer realm="runplane"'
 PROCESS_SECRET_HEADERS = (b"runplane-process-secret", b"robocloud-process-secret")
 PROCESS_SECRET_PARAMS = frozenset({"process-secret", "robocloud-process-secret"})
@@ -85,17 +84,6 @@ def presented_credential(
     raise errors.Unauthenticated("This route needs a credential: Authorization: Bearer <token>.")
 
 
-def _refusal(path: str, exc: errors.RunplaneError, headers: dict[str, str]) -> Response:
-    """A 401/429 in the format of the surface the request was for."""
-    if path.startswith(mulesoft_mapping.PREFIX + "/"):
-        return mulesoft_mapping.error_response(exc, headers)
-    if path.startswith(
-        (robocorp_mapping.LEGACY_PREFIX + "/", robocorp_mapping.PROCESS_PREFIX + "/")
-    ):
-        return robocorp_mapping.error_response(exc, headers)
-    return problem_response(exc, path, headers)
-
-
 class AuthMiddleware:
     """Resolve the caller of every non-public request, or answer 401 (429 when a client
     address or username has failed too often; see service.limits)."""
@@ -105,7 +93,11 @@ class AuthMiddleware:
         self.context = context
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        if (
+            scope["type"] != "http"
+            or scope["path"] in PUBLIC_PATHS
+            or scope["path"].startswith(PUBLIC_PREFIXES)
+        ):
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
@@ -130,10 +122,10 @@ class AuthMiddleware:
                 raise
         except errors.TooManyRequests as exc:
             retry = str(exc.extra.get("retry_after", 1))
-            await _refusal(scope["path"], exc, {"Retry-After": retry})(scope, receive, send)
+            await error_response(scope["path"], exc, {"Retry-After": retry})(scope, receive, send)
             return
         except errors.Unauthenticated as exc:
-            response = _refusal(scope["path"], exc, {"WWW-Authenticate": CHALLENGE})
+            response = error_response(scope["path"], exc, {"WWW-Authenticate": CHALLENGE})
             await response(scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal

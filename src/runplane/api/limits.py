@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from runplane.api.problems import problem_response
+from runplane.api.compat.robocorp import mapping as robocorp
+from runplane.api.surfaces import error_response
 from runplane.domain import errors
+from runplane.service.work_items import MAX_FILE_BYTES
 from runplane.settings import MAX_BUNDLE_UPLOAD_BYTES, MAX_JSON_BODY_BYTES
+
+MULTIPART_OVERHEAD_BYTES = 64 * 1024  # the form fields and part headers around a file
 
 
 def body_limit_for(method: str, path: str) -> int:
     """How many body bytes a request may carry: bundles are larger than JSON."""
     if method == "POST" and path.startswith("/api/v1/processes/") and path.endswith("/versions"):
         return MAX_BUNDLE_UPLOAD_BYTES
+    if method == "POST" and path.startswith(robocorp.UPLOADS_PREFIX):
+        return MAX_FILE_BYTES + MULTIPART_OVERHEAD_BYTES
     return MAX_JSON_BODY_BYTES
 
 
@@ -68,4 +74,4 @@ class BodyLimitMiddleware:
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         exc = errors.PayloadTooLarge(f"The request body is larger than {limit} bytes.", limit=limit)
-        await problem_response(exc, scope["path"])(scope, receive, send)
+        await error_response(scope["path"], exc)(scope, receive, send)

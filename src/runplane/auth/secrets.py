@@ -25,6 +25,7 @@ MIN_ADMIN_TOKEN_CHARS = 32
 CLIENT_ID_PREFIX = "rpc_"  # an OAuth2 client id: an identifier, not a secret
 CLIENT_ID_BYTES = 12  # 16 URL-safe characters
 CLIENT_SECRET_PREFIX = "rpcs_"  # noqa: S105 - a prefix, not a secret
+UPLOAD_TOKEN_PREFIX = "rpu_"  # noqa: S105 - a one-time work item file upload token
 
 
 def new_secret(kind: CredentialKind) -> str:
@@ -40,6 +41,11 @@ def new_client_id() -> str:
 def new_client_secret() -> str:
     """A fresh OAuth2 client secret: `rpcs_` + 43 URL-safe characters (256 bits)."""
     return CLIENT_SECRET_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
+
+
+def new_upload_token() -> str:
+    """A fresh one-time upload token: `rpu_` + 43 URL-safe characters (256 bits)."""
+    return UPLOAD_TOKEN_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
 
 
 def digest(secret: str) -> str:

@@ -154,6 +154,15 @@ class Page:
 
 
 @dataclass(frozen=True)
+class WorkItemFile:
+    """A file uploaded to a work item."""
+
+    id: str
+    name: str
+    size: int
+
+
+@dataclass(frozen=True)
 class WorkItem:
     """A payload for one run of a process (Robocorp's work item). Its run is an
     execution; its state follows that execution's status."""
@@ -168,3 +177,4 @@ class WorkItem:
     created_at: datetime
     queued_at: datetime | None
     state_at: datetime  # when the state last changed
+    files: tuple[WorkItemFile, ...] = ()

@@ -15,8 +15,10 @@ change here is one transaction: either all runs of a request start, or none.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from runplane.auth import secrets
 from runplane.domain import errors
 from runplane.domain.auth import Principal, Scope
 from runplane.domain.ids import new_id
@@ -30,6 +32,9 @@ from runplane.store import work_items as store
 from runplane.store.database import Tx
 
 MAX_ITEMS_PER_REQUEST = 1000
+MAX_FILE_BYTES = 32 * 1024 * 1024
+MAX_FILE_NAME_CHARS = 255
+UPLOAD_TTL = timedelta(hours=1)
 RETRYABLE = frozenset({Status.FAILED, Status.TIMED_OUT, Status.CANCELLED})
 
 
@@ -297,3 +302,98 @@ async def list_runs(
     if process is not None and not page.items:
         await ctx.db.read(lambda c: catalog_store.get_process(c, who.workspace_id, process))
     return await ctx.db.read(lambda c: _runs(c, page.items))
+
+
+async def request_upload(
+    ctx: Context, who: Principal, process: str, item_id: str, file_name: Any, file_size: Any
+) -> tuple[str, str]:
+    """An upload slot for a file of the item: (file id, one-time upload token).
+
+    The token is shown once, stored as a digest, and good for one upload
+    within UPLOAD_TTL.
+    """
+    who.require(Scope.EXECUTIONS_START)
+    problems = []
+    if not (
+        isinstance(file_name, str)
+        and 0 < len(file_name) <= MAX_FILE_NAME_CHARS
+        and not any(c in file_name for c in "/\\\x00")
+    ):
+        problems.append(
+            {
+                "name": "fileName",
+                "code": "invalid",
+                "detail": f"1 to {MAX_FILE_NAME_CHARS} characters, no '/', '\\' or NUL.",
+            }
+        )
+    if (
+        not isinstance(file_size, int)
+        or isinstance(file_size, bool)
+        or not 0 <= file_size <= MAX_FILE_BYTES
+    ):
+        problems.append(
+            {"name": "fileSize", "code": "invalid", "detail": f"0 to {MAX_FILE_BYTES} bytes."}
+        )
+    if problems:
+        raise errors.InvalidRequest(
+            "The file to upload is not valid: " + ", ".join(p["name"] for p in problems) + ".",
+            problems=problems,
+        )
+    token = secrets.new_upload_token()
+    file_id = new_id()
+    now = ctx.clock()
+
+    def op(tx: Tx) -> None:
+        found = _visible_process(tx.conn, who, process)
+        store.get(tx.conn, who.workspace_id, found.id, item_id)
+        store.add_file_slot(
+            tx,
+            file_id=file_id,
+            item_id=item_id,
+            file_name=file_name,
+            file_size=file_size,
+            upload_hash=secrets.digest(token),
+            expires_at=now + UPLOAD_TTL,
+            now=now,
+        )
+
+    await ctx.db.write(op)
+    return file_id, token
+
+
+async def upload(ctx: Context, file_id: str, token: str, content: bytes) -> None:
+    """Fill an upload slot: the token is the credential (presigned-POST style)."""
+    presented = secrets.digest(token)
+    now = ctx.clock()
+
+    def op(tx: Tx) -> None:
+        slot = store.file_slot(tx.conn, file_id)
+        stored = slot[0] if slot is not None else secrets.digest("")
+        if not secrets.same_digest(presented, stored) or slot is None:
+            raise errors.Forbidden("The upload token is not valid for this file (or was used).")
+        _, size, expires_at = slot
+        if expires_at <= now:
+            raise errors.Forbidden("The upload token has expired: ask for a new upload.")
+        if len(content) != size:
+            raise errors.InvalidRequest(
+                f"The file has {len(content)} bytes; {size} were announced.",
+                problems=[{"name": "file", "code": "size_mismatch", "detail": f"{size} bytes."}],
+            )
+        if not store.fill_file(tx, file_id, presented, content, now):
+            raise errors.Forbidden("The upload token is not valid for this file (or was used).")
+
+    await ctx.db.write(op)
+
+
+async def get_file(
+    ctx: Context, who: Principal, process: str, item_id: str, file_id: str
+) -> tuple[str, bytes]:
+    """(name, bytes) of a file uploaded to the item."""
+    who.require(Scope.EXECUTIONS_READ)
+
+    def op(conn: Any) -> tuple[str, bytes]:
+        found = _visible_process(conn, who, process)
+        store.get(conn, who.workspace_id, found.id, item_id)
+        return store.file_content(conn, item_id, file_id)
+
+    return await ctx.db.read(op)

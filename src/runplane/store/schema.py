@@ -261,3 +261,20 @@ work_items = Table(
     Index("ix_work_items_process_id_id", "process_id", "id"),
     Index("ix_work_items_execution_id", "execution_id"),
 )
+
+# Files of a work item, uploaded in two steps (Robocorp's presigned-POST style): an
+# upload slot with a one-time token, then the bytes.
+work_item_files = Table(
+    "work_item_files",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("work_item_id", ID, ForeignKey("work_items.id"), nullable=False),
+    Column("file_name", String(255), nullable=False),
+    Column("file_size", BigInteger, nullable=False),  # as announced; the upload must match
+    Column("upload_hash", String(64), nullable=True),  # sha256 of the one-time token
+    Column("upload_expires_at", UTCDateTime, nullable=True),
+    Column("content", LargeBinary, nullable=True),  # null until uploaded
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("uploaded_at", UTCDateTime, nullable=True),
+    Index("ix_work_item_files_work_item_id", "work_item_id"),
+)

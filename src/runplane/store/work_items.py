@@ -13,11 +13,17 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, select, update
 
 from runplane.domain import errors
-from runplane.domain.model import WorkItem
+from runplane.domain.model import WorkItem, WorkItemFile
 from runplane.domain.params import MASK
 from runplane.domain.states import Status
 from runplane.store.database import Tx
-from runplane.store.schema import executions, process_versions, processes, work_items
+from runplane.store.schema import (
+    executions,
+    process_versions,
+    processes,
+    work_item_files,
+    work_items,
+)
 
 MAX_LIST_LIMIT = 500
 
@@ -40,7 +46,7 @@ _SELECT: Any = (
 )
 
 
-def _item(row: Row[Any]) -> WorkItem:
+def _item(row: Row[Any], files: dict[str, list[WorkItemFile]] | None = None) -> WorkItem:
     return WorkItem(
         id=row.id,
         workspace_id=row.workspace_id,
@@ -52,6 +58,7 @@ def _item(row: Row[Any]) -> WorkItem:
         created_at=row.created_at,
         queued_at=row.queued_at,
         state_at=row.state_at,
+        files=tuple((files or {}).get(row.id, ())),
     )
 
 
@@ -137,7 +144,7 @@ def get(conn: Connection, ws_id: str, process_id: str, item_id: str) -> WorkItem
     ).first()
     if row is None:
         raise errors.WorkItemNotFound(f"No work item {item_id!r}.")
-    return _item(row)
+    return _item(row, files_of(conn, [item_id]))
 
 
 def list_items(
@@ -157,8 +164,9 @@ def list_items(
     if waiting:
         q = q.where(work_items.c.execution_id.is_(None))
     order = work_items.c.id.asc() if oldest_first else work_items.c.id.desc()
-    rows = conn.execute(q.order_by(order).limit(max(1, min(limit, MAX_LIST_LIMIT))))
-    return [_item(r) for r in rows]
+    rows = conn.execute(q.order_by(order).limit(max(1, min(limit, MAX_LIST_LIMIT)))).all()
+    files = files_of(conn, [r.id for r in rows])
+    return [_item(r, files) for r in rows]
 
 
 def for_executions(conn: Connection, execution_ids: list[str]) -> dict[str, list[str]]:
@@ -174,3 +182,89 @@ def for_executions(conn: Connection, execution_ids: list[str]) -> dict[str, list
     for execution_id, item_id in rows:
         found.setdefault(execution_id, []).append(item_id)
     return found
+
+
+def files_of(conn: Connection, item_ids: list[str]) -> dict[str, list[WorkItemFile]]:
+    """Work item id → its uploaded files, in upload order."""
+    if not item_ids:
+        return {}
+    rows = conn.execute(
+        select(
+            work_item_files.c.work_item_id,
+            work_item_files.c.id,
+            work_item_files.c.file_name,
+            work_item_files.c.file_size,
+        )
+        .where(
+            work_item_files.c.work_item_id.in_(item_ids),
+            work_item_files.c.uploaded_at.is_not(None),
+        )
+        .order_by(work_item_files.c.id)
+    )
+    found: dict[str, list[WorkItemFile]] = {}
+    for item_id, file_id, name, size in rows:
+        found.setdefault(item_id, []).append(WorkItemFile(file_id, name, size))
+    return found
+
+
+def add_file_slot(
+    tx: Tx,
+    *,
+    file_id: str,
+    item_id: str,
+    file_name: str,
+    file_size: int,
+    upload_hash: str,
+    expires_at: datetime,
+    now: datetime,
+) -> None:
+    """A place for a file of the item, filled once by the holder of the upload token."""
+    tx.conn.execute(
+        work_item_files.insert().values(
+            id=file_id,
+            work_item_id=item_id,
+            file_name=file_name,
+            file_size=file_size,
+            upload_hash=upload_hash,
+            upload_expires_at=expires_at,
+            created_at=now,
+        )
+    )
+
+
+def file_slot(conn: Connection, file_id: str) -> tuple[str, int, datetime] | None:
+    """(upload token digest, announced size, expiry) of a slot still open, or None."""
+    row = conn.execute(
+        select(
+            work_item_files.c.upload_hash,
+            work_item_files.c.file_size,
+            work_item_files.c.upload_expires_at,
+        ).where(work_item_files.c.id == file_id, work_item_files.c.upload_hash.is_not(None))
+    ).first()
+    return None if row is None else (row.upload_hash, row.file_size, row.upload_expires_at)
+
+
+def fill_file(tx: Tx, file_id: str, upload_hash: str, content: bytes, now: datetime) -> bool:
+    """Store the bytes of an open slot and close it (its token is used up); False when
+    the slot was closed meanwhile."""
+    return bool(
+        tx.conn.execute(
+            update(work_item_files)
+            .where(work_item_files.c.id == file_id, work_item_files.c.upload_hash == upload_hash)
+            .values(content=content, uploaded_at=now, upload_hash=None, upload_expires_at=None)
+        ).rowcount
+    )
+
+
+def file_content(conn: Connection, item_id: str, file_id: str) -> tuple[str, bytes]:
+    """(name, bytes) of an uploaded file of the item."""
+    row = conn.execute(
+        select(work_item_files.c.file_name, work_item_files.c.content).where(
+            work_item_files.c.id == file_id,
+            work_item_files.c.work_item_id == item_id,
+            work_item_files.c.uploaded_at.is_not(None),
+        )
+    ).first()
+    if row is None:
+        raise errors.WorkItemNotFound(f"No file {file_id!r} in work item {item_id!r}.")
+    return row.file_name, bytes(row.content)

@@ -20,6 +20,7 @@ from runplane.service.work_items import Run
 
 LEGACY_PREFIX = "/workspace-v1"
 PROCESS_PREFIX = "/process-v1"
+UPLOADS_PREFIX = PROCESS_PREFIX + "/uploads/"  # presigned: the form's token authenticates
 
 # Run states. Queued is INI until the first attempt starts, IND while it waits
 # for a retry; ended executions are COMPL, with result OK or ERR.
@@ -142,7 +143,7 @@ def work_item(item: WorkItem, include_data: bool) -> dict[str, Any]:
         "activityId": None,
         "activityRunId": None,
         "batchPriority": 0,
-        "files": [],
+        "files": [{"id": f.id, "fileName": f.name, "fileSize": f.size} for f in item.files],
     }
     if include_data:
         doc["payload"] = item.payload

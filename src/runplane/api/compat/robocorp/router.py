@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Request
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from runplane.api.compat.robocorp import mapping
@@ -34,6 +37,7 @@ process_api = APIRouter(prefix=mapping.PROCESS_PREFIX, tags=["robocorp"], route_
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
+UPLOADS = "/uploads/{file_id}"
 LEGACY_RUN = "/workspaces/{workspace}/processes/{process}/runs/{run_id}"
 P = "/workspaces/{workspace}/processes/{process}"
 
@@ -285,6 +289,70 @@ async def retry_item(workspace: str, process: str, item_id: str, request: Reques
     name = await _scope(request, workspace, process)
     item = await svc.retry_item(ctx, principal_of(request), name, item_id)
     return JSON(mapping.work_item(item, include_data=False))
+
+
+@process_api.post(P + "/work-items/{item_id}/files/upload")
+async def request_upload(workspace: str, process: str, item_id: str, request: Request) -> Response:
+    """Step one of a file upload: `{"fileName", "fileSize"}` → `{"url", "fields"}`, where
+    the file goes as a multipart POST with the fields and a `file` part."""
+    ctx: Context = request.app.state.ctx
+    name = await _scope(request, workspace, process)
+    body = await _json(request, {})
+    if not isinstance(body, dict):
+        raise errors.InvalidRequest(
+            'The body must be {"fileName", "fileSize"}.',
+            problems=[{"name": "body", "code": "wrong_type", "detail": "An object."}],
+        )
+    file_id, token = await svc.request_upload(
+        ctx, principal_of(request), name, item_id, body.get("fileName"), body.get("fileSize")
+    )
+    url = str(request.base_url).rstrip("/") + mapping.PROCESS_PREFIX + f"/uploads/{file_id}"
+    return JSON(
+        {"url": url, "fields": {"key": file_id, "token": token}},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@process_api.post(UPLOADS, status_code=204)
+async def upload(file_id: str, request: Request) -> Response:
+    """Step two: the bytes, as multipart/form-data with the `fields` of step one and a
+    `file` part. The one-time token in the fields is the credential."""
+    ctx: Context = request.app.state.ctx
+    token: Any = None
+    content: bytes | None = None
+    try:
+        async with request.form(max_files=1, max_fields=20) as form:
+            token, part = form.get("token"), form.get("file")
+            if isinstance(part, UploadFile):
+                content = await part.read()
+    except HTTPException as exc:  # Starlette's answer to a body it cannot parse as a form
+        raise errors.InvalidRequest(
+            "The body must be multipart/form-data with the upload fields and a file part.",
+            problems=[{"name": "body", "code": "not_multipart", "detail": str(exc.detail)}],
+        ) from exc
+    missing = [n for n, v in (("token", token), ("file", content)) if v is None]
+    if not isinstance(token, str) or content is None:
+        raise errors.InvalidRequest(
+            "The form needs the field 'token' and a part 'file'.",
+            problems=[{"name": n, "code": "missing", "detail": "Required."} for n in missing],
+        )
+    await svc.upload(ctx, file_id, token, content)
+    return Response(status_code=204)
+
+
+@process_api.get(P + "/work-items/{item_id}/files/{file_id}")
+async def download(
+    workspace: str, process: str, item_id: str, file_id: str, request: Request
+) -> Response:
+    """The bytes of a file uploaded to the item."""
+    ctx: Context = request.app.state.ctx
+    name = await _scope(request, workspace, process)
+    file_name, content = await svc.get_file(ctx, principal_of(request), name, item_id, file_id)
+    return Response(
+        content,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(file_name)}"},
+    )
 
 
 def _oldest_first(request: Request) -> bool:
