@@ -38,9 +38,13 @@ class Settings(BaseSettings):
     telemetry: bool = False  # FastAPI's OpenTelemetry spans/metrics/logs (needs a provider)
     auth_failure_limit: int = Field(default=10, ge=1)  # failed attempts per key per window
     auth_failure_window_seconds: float = Field(default=60.0, gt=0)
-    admin_token: SecretStr | None = None
+    admin_token: SecretStr | None = None  # RUNPLANE_ADMIN_TOKEN: the admin token, for automation
     # seals secret parameters at rest; default: a key file made in the data directory
-    secret_key: SecretStr | None = None  # RUNPLANE_ADMIN_TOKEN: the admin token, for automation
+    secret_key: SecretStr | None = None
+    # Also serve the MuleSoft RPA API under this path, as RPA Manager does: with
+    # "/rpa/api", "/rpa/api/v2/processes/…" is "/mulesoft/rpa/api/v2/processes/…", so
+    # callers change only the host of their URLs.
+    mulesoft_base_path: str | None = Field(default=None, pattern=r"^(/[A-Za-z0-9._~-]+)+$")
 
     @property
     def resolved_database_url(self) -> str:

@@ -251,3 +251,55 @@ def test_the_process_id_works_where_the_name_does(ms: httpx.Client, server: Serv
     assert ms.get(f"{API}/processes/{process_id}/openapi.json").status_code == 200
     unknown = "01900000-0000-7000-8000-000000000000"
     vendor_error(ms.get(f"{API}/processes/{unknown}/executions/by-id"), 404, "execution_not_found")
+
+
+def test_v1_takes_an_api_key_in_x_apikey(server: Server) -> None:
+    with server.client() as admin:
+        key = admin.post(
+            "/api/v1/tokens",
+            json={"name": "rpa-v1", "scopes": ["executions:start", "executions:read"]},
+        ).json()["token"]
+    v1 = "/mulesoft/rpa/api/v1/processes/invoice-bot/executions"
+    with server.client(token=None, headers={"x-apikey": key}) as c:
+        body = {"executionId": "v1-run", "inputArguments": {"invoice_id": "V1"}}
+        assert c.put(v1, json=body).status_code == 201
+        done = wait_until(lambda: (d := c.get(f"{v1}/v1-run").json())["status"] == "success" and d)
+        assert done["result"]["invoice"] == "V1" and done["label"] is None
+        doc = c.get("/mulesoft/rpa/api/v1/processes/invoice-bot/openapi.json").json()
+        validate(doc)
+        assert doc["components"]["securitySchemes"]["apiKey"]["name"] == "x-apikey"
+        assert doc["servers"][0]["url"].endswith("/mulesoft/rpa/api/v1")
+    with server.client(token=None, headers={"x-apikey": "rpt_wrong"}) as c:
+        vendor_error(c.get(f"{v1}/v1-run"), 401, "invalid_credentials")
+
+
+def test_the_api_is_also_served_under_rpa_managers_own_path(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    factory = ServerFactory(tmp_path_factory)
+    srv = factory.start("--slots", "1", env={"RUNPLANE_MULESOFT_BASE_PATH": "/rpa/api"})
+    try:
+        with srv.client() as admin:
+            deploy(
+                admin,
+                make_process(
+                    tmp_path_factory.mktemp("alias"),
+                    "echo",
+                    manifest='entrypoint = "main:main"\n[outputs.ok]\ntype = "boolean"',
+                    code="def main():\n    return {'ok': True}\n",
+                ),
+            )
+            odd = "a/b c"
+            r = admin.put(
+                "/rpa/api/v2/processes/echo/executions",
+                json={"executionId": odd, "inputArguments": {}},
+            )
+            assert r.status_code == 201, r.text
+            url = f"/rpa/api/v2/processes/echo/executions/{quote(odd, safe='')}"
+            done = wait_until(lambda: (d := admin.get(url).json())["status"] == "success" and d)
+            assert done["result"] == {"ok": True}
+            assert admin.get("/mulesoft/rpa/api/v2/processes/echo/executions/x").status_code == 404
+        with srv.client(token=None) as anon:
+            vendor_error(anon.get(url), 401, "unauthenticated")
+    finally:
+        factory.stop_all()

@@ -13,6 +13,8 @@ from runplane import __version__
 from runplane.api import oauth, problems
 from runplane.api.access_log import AccessLogMiddleware
 from runplane.api.auth import AuthMiddleware
+from runplane.api.compat.alias import PathAlias
+from runplane.api.compat.mulesoft import mapping as mulesoft_mapping
 from runplane.api.compat.mulesoft import router as mulesoft
 from runplane.api.compat.robocorp import router as robocorp
 from runplane.api.fastpath import TriggerFastPath
@@ -30,6 +32,7 @@ ROUTERS = (
     apps.router,
     oauth.router,
     mulesoft.router,
+    mulesoft.router_v1,
     robocorp.legacy,
     robocorp.process_api,
 )
@@ -57,6 +60,8 @@ class App:
         stack: ASGIApp = AuthMiddleware(
             BodyLimitMiddleware(TriggerFastPath(self.api)), context=lambda: self.node.ctx
         )
+        if settings.mulesoft_base_path:
+            stack = PathAlias(stack, settings.mulesoft_base_path, mulesoft_mapping.ROOT)
         self._stack = AccessLogMiddleware(stack) if settings.access_log else stack
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

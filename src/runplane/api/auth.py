@@ -1,13 +1,17 @@
 """Authentication: every request but the public ones must present a live credential.
 
-Accepted (checked in this order): `Authorization: Bearer <secret>`,
-`Authorization: Basic base64(username:secret)` (the username is informational:
-platforms' clients send their own forms of it), `Authorization: RC-WSKEY
-<secret>` (Robocorp's workspace key), the `Runplane-Process-Secret` header and
-Robocorp's `robocloud-process-secret` header (an optional `Bearer ` prefix is
-stripped), and the `process-secret` / `robocloud-process-secret` query
-parameters for clients that cannot set headers. The principal goes to
-`scope["state"]["principal"]`; routers and services decide what it may do.
+Accepted, checked in this order:
+- `Authorization: Bearer <secret>`, `Authorization: Basic base64(username:secret)`
+  (the username is informational: platforms' clients send their own forms of
+  it), `Authorization: RC-WSKEY <secret>` (Robocorp's workspace key);
+- `x-apikey: <secret>` (MuleSoft RPA v1 callers);
+- the `Runplane-Process-Secret` header and Robocorp's `robocloud-process-secret`
+  header (an optional `Bearer ` prefix is stripped);
+- the `process-secret` / `robocloud-process-secret` query parameters, for
+  clients that cannot set headers.
+
+The principal goes to `scope["state"]["principal"]`; routers and services
+decide what it may do.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ CHALLENGE = 'Bearer realm="runplane"'
 PROCESS_SECRET_HEADERS = (b"runplane-process-secret", b"robocloud-process-secret")
 PROCESS_SECRET_PARAMS = frozenset({"process-secret", "robocloud-process-secret"})
 TOKEN_SCHEMES = frozenset({"bearer", "rc-wskey"})
+API_KEY_HEADER = b"x-apikey"  # MuleSoft RPA v1 callers' API key
 
 
 def presented_credential(
@@ -49,6 +54,9 @@ def presented_credential(
 ) -> tuple[str, str | None]:
     """(secret, Basic username or None) a request presents; Unauthenticated when unusable."""
     raw = headers.get(b"authorization")
+    api_key = headers.get(API_KEY_HEADER, b"").strip()
+    if raw is None and api_key:
+        return api_key.decode("latin-1"), None
     if raw is not None:
         text = raw.decode("latin-1").strip()
         scheme, _, value = text.partition(" ")

@@ -16,7 +16,7 @@ from runplane.api.problems import problem_response
 from runplane.domain import errors
 
 VENDOR_SURFACES = (
-    ((mulesoft.PREFIX + "/",), mulesoft.error_response),
+    ((mulesoft.ROOT + "/",), mulesoft.error_response),
     ((robocorp.LEGACY_PREFIX + "/", robocorp.PROCESS_PREFIX + "/"), robocorp.error_response),
 )
 

@@ -16,7 +16,9 @@ from runplane.domain import errors
 from runplane.domain.model import Execution
 from runplane.domain.states import Status
 
-PREFIX = "/mulesoft/rpa/api/v2"
+ROOT = "/mulesoft/rpa/api"  # as RPA Manager's {tenant}/rpa/api
+PREFIX = ROOT + "/v2"  # OAuth2 client credentials
+V1_PREFIX = ROOT + "/v1"  # an API key (x-apikey header)
 
 STATUS = {
     Status.QUEUED: "notStarted",
@@ -41,6 +43,7 @@ def status_document(e: Execution) -> dict[str, Any]:
         "status": status,
         "statusChangedAt": ts(e.updated_at),
         "message": f"The process execution is in status {status}",
+        "label": None,
         "result": result,
     }
 

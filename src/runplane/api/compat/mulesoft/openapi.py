@@ -40,8 +40,11 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
-def process_openapi(process: str, spec: dict[str, Any], base_url: str) -> dict[str, Any]:
-    """OpenAPI 3.0.3 for starting `process` and reading its executions."""
+def process_openapi(
+    process: str, spec: dict[str, Any], base_url: str, *, api_key: bool = False
+) -> dict[str, Any]:
+    """OpenAPI 3.0.3 for starting `process` and reading its executions: with OAuth2
+    client credentials (v2), or with an API key in `x-apikey` (v1)."""
     parameters = spec["parameters"]
     inputs: dict[str, Any] = {
         "type": "object",
@@ -75,7 +78,7 @@ def process_openapi(process: str, spec: dict[str, Any], base_url: str) -> dict[s
             "description": spec.get("description") or f"Start {process} and read its executions.",
         },
         "servers": [{"url": base_url}],
-        "security": [{"clientCredentials": []}],
+        "security": [{"apiKey": []}] if api_key else [{"clientCredentials": []}],
         "paths": {
             executions: {
                 "put": {
@@ -134,14 +137,21 @@ def process_openapi(process: str, spec: dict[str, Any], base_url: str) -> dict[s
             },
         },
         "components": {
-            "securitySchemes": {
-                "clientCredentials": {
-                    "type": "oauth2",
-                    "flows": {
-                        "clientCredentials": {"tokenUrl": server_root + TOKEN_PATH, "scopes": {}}
-                    },
+            "securitySchemes": (
+                {"apiKey": {"type": "apiKey", "in": "header", "name": "x-apikey"}}
+                if api_key
+                else {
+                    "clientCredentials": {
+                        "type": "oauth2",
+                        "flows": {
+                            "clientCredentials": {
+                                "tokenUrl": server_root + TOKEN_PATH,
+                                "scopes": {},
+                            }
+                        },
+                    }
                 }
-            },
+            ),
             "schemas": {
                 "InputArguments": inputs,
                 "OutputArguments": outputs,

@@ -25,7 +25,7 @@ from runplane.service.context import Context
 
 log = logging.getLogger("runplane.compat.mulesoft")
 
-router = APIRouter(prefix=mapping.PREFIX, tags=["mulesoft"])
+routes = APIRouter(tags=["mulesoft"])
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -79,7 +79,7 @@ async def _start(request: Request, process: str, execution_id: str | None) -> Re
     return JSON(mapping.status_document(execution), status_code=201)
 
 
-@router.put("/processes/{process}/executions", status_code=201)
+@routes.put("/processes/{process}/executions", status_code=201)
 async def start_idempotent(process: str, request: Request) -> Response:
     """startProcessV2: start under the caller's executionId (201), or a repeat (204)."""
     try:
@@ -88,7 +88,7 @@ async def start_idempotent(process: str, request: Request) -> Response:
         return _error(request, exc)
 
 
-@router.post("/processes/{process}/executions", status_code=201)
+@routes.post("/processes/{process}/executions", status_code=201)
 async def start(process: str, request: Request) -> Response:
     """startProcessNonIdempotentV2: start with a server-made executionId."""
     try:
@@ -97,7 +97,7 @@ async def start(process: str, request: Request) -> Response:
         return _error(request, exc)
 
 
-@router.get("/processes/{process}/executions/{execution_id:path}")
+@routes.get("/processes/{process}/executions/{execution_id:path}")
 async def status(process: str, execution_id: str, request: Request) -> Response:
     """getProcessesExecutionStatusV2: the status document of an execution."""
     try:
@@ -110,7 +110,7 @@ async def status(process: str, execution_id: str, request: Request) -> Response:
     return JSON(mapping.status_document(execution))
 
 
-@router.get("/processes/{process}/openapi.json")
+@routes.get("/processes/{process}/openapi.json")
 async def openapi(process: str, request: Request) -> Response:
     """An OpenAPI document of this process's invocation API, typed from its declarations."""
     try:
@@ -124,11 +124,19 @@ async def openapi(process: str, request: Request) -> Response:
         )
     except Exception as exc:
         return _error(request, exc)
-    base = str(request.base_url).rstrip("/") + mapping.PREFIX
-    return JSON(process_openapi(process, version.spec, base))
+    v1 = request.url.path.startswith(mapping.V1_PREFIX + "/")
+    base = str(request.base_url).rstrip("/") + (mapping.V1_PREFIX if v1 else mapping.PREFIX)
+    return JSON(process_openapi(process, version.spec, base, api_key=v1))
 
 
 def _error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, errors.RunplaneError):
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return mapping.error_response(exc)
+
+
+# The same routes under v2 (OAuth2 bearer tokens) and v1 (an API key in x-apikey).
+router = APIRouter(prefix=mapping.PREFIX)
+router.include_router(routes)
+router_v1 = APIRouter(prefix=mapping.V1_PREFIX)
+router_v1.include_router(routes)
