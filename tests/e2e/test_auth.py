@@ -88,6 +88,10 @@ def test_every_route_but_the_public_ones_needs_a_credential(server: Server) -> N
             if path.startswith("/mulesoft/"):  # that surface answers in its own shape
                 body = r.json()
                 assert (body["status"], body["code"]) == (401, "unauthenticated"), path
+            elif path.startswith("/api/rest/v1/"):  # Boomi's, too
+                assert r.headers["content-type"] == "application/json", path
+                body = r.json()
+                assert body["@type"] == "Error" and body["message"], path
             else:
                 body = problem(r, 401, "unauthenticated")
                 assert body["detail"]

@@ -89,6 +89,8 @@ def test_every_route_hides_another_workspaces_objects(world: dict[str, Any]) -> 
         "version": "1",
         "environment": "production",
         "name": SHARED_NAME,
+        "account_id": "default",  # Boomi's accountId: another workspace, by name
+        "request_id": f"executionrecord-{execution['id']}",
     }
     checked: list[str] = []
     leaks: list[str] = []

@@ -13,6 +13,7 @@ from runplane import __version__
 from runplane.api import oauth, problems
 from runplane.api.access_log import AccessLogMiddleware
 from runplane.api.auth import AuthMiddleware
+from runplane.api.compat.boomi import router as boomi
 from runplane.api.compat.mulesoft import router as mulesoft
 from runplane.api.fastpath import TriggerFastPath
 from runplane.api.limits import BodyLimitMiddleware
@@ -29,6 +30,7 @@ ROUTERS = (
     apps.router,
     oauth.router,
     mulesoft.router,
+    boomi.router,
 )
 """Every router the app serves (tests walk these to check each route's access rules)."""
 

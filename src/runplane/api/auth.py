@@ -18,6 +18,8 @@ from urllib.parse import parse_qsl
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from runplane.api.compat.boomi import formats as boomi_formats
+from runplane.api.compat.boomi import mapping as boomi_mapping
 from runplane.api.compat.mulesoft import mapping as mulesoft_mapping
 from runplane.api.problems import problem_response
 from runplane.domain import errors
@@ -78,10 +80,14 @@ def presented_credential(
     raise errors.Unauthenticated("This route needs a credential: Authorization: Bearer <token>.")
 
 
-def _refusal(path: str, exc: errors.RunplaneError, headers: dict[str, str]) -> Response:
+def _refusal(scope: Scope, exc: errors.RunplaneError, headers: dict[str, str]) -> Response:
     """A 401/429 in the format of the surface the request was for."""
+    path = scope["path"]
     if path.startswith(mulesoft_mapping.PREFIX + "/"):
         return mulesoft_mapping.error_response(exc, headers)
+    if path.startswith(boomi_mapping.PREFIX + "/"):
+        accept = dict(scope["headers"]).get(b"accept", b"").decode("latin-1")
+        return boomi_mapping.error_response(exc, headers, xml=boomi_formats.wants_xml(accept))
     return problem_response(exc, path, headers)
 
 
@@ -119,10 +125,10 @@ class AuthMiddleware:
                 raise
         except errors.TooManyRequests as exc:
             retry = str(exc.extra.get("retry_after", 1))
-            await _refusal(scope["path"], exc, {"Retry-After": retry})(scope, receive, send)
+            await _refusal(scope, exc, {"Retry-After": retry})(scope, receive, send)
             return
         except errors.Unauthenticated as exc:
-            response = _refusal(scope["path"], exc, {"WWW-Authenticate": CHALLENGE})
+            response = _refusal(scope, exc, {"WWW-Authenticate": CHALLENGE})
             await response(scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal
