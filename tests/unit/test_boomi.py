@@ -106,6 +106,8 @@ def test_groups_nest_and_sorting_may_be_oldest_first() -> None:
         (simple("launcherId", "EQUALS", "a"), "expression.property"),
         (simple("status", "EQUALS", "A", "B"), "expression.argument"),
         (simple("status", "EQUALS", "DONE"), "status"),
+        (simple("processName", "EQUALS", "a\x00b"), "expression.argument"),
+        (simple("executionTime", "LESS_THAN_OR_EQUAL", "9999-12-31T23:59:59Z"), "argument"),
         ({"operator": "and", "nestedExpression": ["x"]}, "expression.nestedExpression[0]"),
         ({"operator": "and", "nestedExpression": [{"property": "status"}]}, "operator"),
         (

@@ -45,6 +45,7 @@ from runplane.domain.filters import (
 PAGE_SIZE = 100
 MAX_EXPRESSIONS = 100
 SECOND = timedelta(seconds=1)
+LAST_YEAR = 9999
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,8 @@ def _time(text: str, where: str) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError as exc:
         raise _refuse(where, f"{text!r} is not a date like 2025-01-31T23:59:59Z.") from exc
+    if value.year >= LAST_YEAR:  # one second later must still be a date
+        raise _refuse(where, f"{text!r}: a date before the year {LAST_YEAR}.")
     value = value if value.tzinfo else value.replace(tzinfo=UTC)
     return value.replace(microsecond=0)
 
@@ -166,8 +169,8 @@ class _Translator:
         prop = expr.get("property")
         arguments = expr.get("argument", [])
         arguments = arguments if isinstance(arguments, list) else [arguments]
-        if not all(isinstance(a, str) for a in arguments):
-            raise _refuse(f"{where}.argument", "A list of strings.")
+        if not all(isinstance(a, str) and "\x00" not in a for a in arguments):
+            raise _refuse(f"{where}.argument", "A list of strings (no NUL).")
         wanted = 2 if operator == "BETWEEN" else 1
         if prop in EQUALITIES and operator in ("EQUALS", "NOT_EQUALS"):
             if len(arguments) != 1:

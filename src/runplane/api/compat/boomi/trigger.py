@@ -45,8 +45,8 @@ def _text(doc: dict[str, Any], name: str, where: str = "") -> str | None:
     value = doc.get(name)
     if value is None or value == "":
         return None
-    if not isinstance(value, str):
-        raise _refuse(where + name, "A string.")
+    if not isinstance(value, str) or "\x00" in value:
+        raise _refuse(where + name, "A string (no NUL).")
     return value
 
 
