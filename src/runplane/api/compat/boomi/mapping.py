@@ -46,9 +46,10 @@ STATUS = {
 OTHER_STATUSES = frozenset(
     {"ABORTED_RECOVERING", "COMPLETE_WARN", "DISCARDED", "ENQUEUED", "STARTED"}
 )
-_FROM_STATUS: dict[str, tuple[Status, ...]] = {}
-for _status, _name in STATUS.items():
-    _FROM_STATUS[_name] = (*_FROM_STATUS.get(_name, ()), _status)
+_FROM_STATUS = {
+    name: tuple(status for status, vendor in STATUS.items() if vendor == name)
+    for name in set(STATUS.values())
+}
 
 NOT_YET = {"@type": "AsyncOperationResult", "responseStatusCode": 202}
 """What the async look-up answers (HTTP 202) while the execution has not started."""
