@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     auth_failure_limit: int = Field(default=10, ge=1)  # failed attempts per key per window
     auth_failure_window_seconds: float = Field(default=60.0, gt=0)
     admin_token: SecretStr | None = None  # RUNPLANE_ADMIN_TOKEN: the admin token, for automation
+    # Boomi's Long members (executionDuration): ["Long", n] as real Boomi sends them, or n
+    boomi_long_as_array: bool = True
     # seals secret parameters at rest; default: a key file made in the data directory
     secret_key: SecretStr | None = None
     # Also serve the MuleSoft RPA API under this path, as RPA Manager does: with

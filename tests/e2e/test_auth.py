@@ -76,6 +76,7 @@ VENDOR_401: dict[str, Callable[[Any], bool]] = {
     "/mulesoft/": lambda b: (b["status"], b["code"]) == (401, "unauthenticated"),
     "/workspace-v1/": lambda b: b["error"] == "unauthenticated" and bool(b["message"]),
     "/process-v1/": lambda b: b["error"] == "unauthenticated" and bool(b["message"]),
+    "/api/rest/v1/": lambda b: b["@type"] == "Error" and bool(b["message"]),
 }
 """Each vendor surface's 401 body, by path prefix."""
 

@@ -110,6 +110,8 @@ def test_every_route_hides_another_workspaces_objects(world: dict[str, Any]) -> 
         "robot_run_id": f"{execution['id']}-1",
         "item_id": world["work_item"],
         "file_id": "f",
+        "account_id": "default",  # Boomi's accountId: another workspace, by name
+        "request_id": f"executionrecord-{execution['id']}",
     }
     checked: list[str] = []
     leaks: list[str] = []

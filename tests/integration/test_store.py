@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from runplane.domain import errors
+from runplane.domain.filters import EVERYTHING, NOTHING, AllOf, AnyOf, Condition, Field, Not, Op
 from runplane.domain.ids import new_id
 from runplane.domain.params import fingerprint
 from runplane.domain.states import Status
@@ -294,6 +295,61 @@ def test_list_is_newest_first_with_keyset_cursor_and_filters(engine: Engine) -> 
     assert [e.id for e in window.items] == [ids[3], ids[2]]
     with pytest.raises(errors.InvalidRequest):
         read(engine, lambda c: executions.list_executions(c, w.ws, cursor="not-a-cursor"))
+
+
+def test_a_filter_is_applied_in_the_query_with_oldest_first_paging(engine: Engine) -> None:
+    w = World(engine)
+    ids = [w.new(at=T0 + timedelta(seconds=i))[0].id for i in range(6)]
+    w.claim()  # ids[0] becomes running
+
+    def ids_of(flt: Any, newest_first: bool = True) -> list[str]:
+        page = read(
+            engine,
+            lambda c: executions.list_executions(
+                c, w.ws, matching=flt, newest_first=newest_first, limit=50
+            ),
+        )
+        return [e.id for e in page.items]
+
+    at = lambda i: T0 + timedelta(seconds=i)  # noqa: E731
+    window = AllOf(
+        (Condition(Field.CREATED_AT, Op.GE, (at(1),)), Condition(Field.CREATED_AT, Op.LE, (at(3),)))
+    )
+    assert ids_of(window) == [ids[3], ids[2], ids[1]]
+    assert ids_of(window, newest_first=False) == [ids[1], ids[2], ids[3]]
+    queued_or_first = AnyOf(
+        (Condition(Field.STATUS, Op.IN, (Status.RUNNING,)), Condition(Field.ID, Op.IN, (ids[5],)))
+    )
+    assert ids_of(queued_or_first) == [ids[5], ids[0]]
+    not_running = Not(Condition(Field.STATUS, Op.IN, (Status.RUNNING,)))
+    assert ids_of(not_running) == list(reversed(ids[1:]))
+    by_names = AllOf(
+        (
+            Condition(Field.PROCESS_NAME, Op.IN, ("bot",)),
+            Condition(Field.ENVIRONMENT_NAME, Op.IN, ("production",)),
+            Condition(Field.ENVIRONMENT_ID, Op.IN, (w.env.id,)),
+            Condition(Field.PROCESS_ID, Op.IN, (w.deployment.process_id,)),
+            Condition(Field.UPDATED_AT, Op.LT, (at(5),)),
+        )
+    )
+    assert ids_of(by_names) == list(reversed(ids[:5]))
+    assert ids_of(EVERYTHING) == list(reversed(ids))
+    assert ids_of(NOTHING) == []
+    assert ids_of(Condition(Field.ID, Op.IN, ())) == []
+    pages: list[str] = []
+    cursor = None
+    while True:
+        page = read(
+            engine,
+            lambda c, at=cursor: executions.list_executions(
+                c, w.ws, matching=not_running, cursor=at, limit=2, newest_first=False
+            ),
+        )
+        pages += [e.id for e in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert pages == ids[1:]
 
 
 def test_logs_are_read_in_order_after_a_chunk(engine: Engine) -> None:

@@ -8,6 +8,7 @@ from runplane.domain.params import (
     ParamType,
     effective_inputs,
     fingerprint,
+    from_text,
     split_secrets,
 )
 
@@ -72,3 +73,70 @@ def test_integers_beyond_64_bits_are_named_anywhere_in_a_value() -> None:
     got = out_of_range({"a": 2**70, "b": {"deep": [1, -(2**64)]}, "c": 2**63, "d": True})
     assert [p["name"] for p in got] == ["a", "b"]
     assert all(p["code"] == "out_of_range" for p in got)
+
+
+def test_text_values_convert_to_the_declared_types() -> None:
+    values, problems = from_text(
+        PARAMS,
+        {
+            "name": " 42 ",
+            "amount": "-1.5e2",
+            "count": " +7 ",
+            "flag": "TRUE",
+            "token": "007",
+            "tags": '["a", 1]',
+            "meta": '{"k": {"n": null}}',
+            "unknown": "kept",
+        },
+    )
+    assert problems == []
+    assert values == {
+        "name": " 42 ",
+        "amount": -150.0,
+        "count": 7,
+        "flag": True,
+        "token": "007",
+        "tags": ["a", 1],
+        "meta": {"k": {"n": None}},
+        "unknown": "kept",
+    }
+    assert from_text(PARAMS, {"amount": "3", "flag": "false"})[0] == {"amount": 3, "flag": False}
+
+
+def test_text_that_does_not_convert_is_named_and_left_out() -> None:
+    values, problems = from_text(
+        PARAMS,
+        {
+            "count": "1.5",
+            "amount": "NaN",
+            "flag": "yes",
+            "tags": '{"not": "a list"}',
+            "meta": "{broken",
+            "name": "fine",
+        },
+    )
+    assert values == {"name": "fine"}
+    assert {p["name"]: p["code"] for p in problems} == {
+        name: "not_convertible" for name in ("count", "amount", "flag", "tags", "meta")
+    }
+    assert "Expected integer, got '1.5'" in problems[0]["detail"]
+
+
+def test_text_conversion_refuses_what_json_storage_cannot_hold() -> None:
+    _, problems = from_text(PARAMS, {"amount": "1e400", "meta": '{"x": NaN}'})
+    assert sorted(p["name"] for p in problems) == ["amount", "meta"]
+
+
+def test_empty_text_means_not_given_except_for_strings() -> None:
+    values, problems = from_text(PARAMS, {"count": "", "flag": "  ", "name": ""})
+    assert problems == [] and values == {"name": ""}
+    inputs, problems = effective_inputs(PARAMS, {}, {**values, "amount": 1})
+    assert problems == [] and inputs["count"] == 1
+
+
+def test_values_that_are_not_text_pass_unchanged_for_the_usual_check() -> None:
+    values, problems = from_text(PARAMS, {"count": 3, "flag": None})
+    assert problems == [] and values == {"count": 3, "flag": None}
+    long_text = "x" * 100
+    _, problems = from_text(PARAMS, {"count": long_text})
+    assert len(problems[0]["detail"]) < 80

@@ -14,6 +14,7 @@ from runplane.api import oauth, problems
 from runplane.api.access_log import AccessLogMiddleware
 from runplane.api.auth import AuthMiddleware
 from runplane.api.compat.alias import PathAlias
+from runplane.api.compat.boomi import router as boomi
 from runplane.api.compat.mulesoft import mapping as mulesoft_mapping
 from runplane.api.compat.mulesoft import router as mulesoft
 from runplane.api.compat.robocorp import router as robocorp
@@ -35,6 +36,7 @@ ROUTERS = (
     mulesoft.router_v1,
     robocorp.legacy,
     robocorp.process_api,
+    boomi.router,
 )
 """Every router the app serves (tests walk these to check each route's access rules)."""
 

@@ -130,10 +130,10 @@ class AuthMiddleware:
                 raise
         except errors.TooManyRequests as exc:
             retry = str(exc.extra.get("retry_after", 1))
-            await error_response(scope["path"], exc, {"Retry-After": retry})(scope, receive, send)
+            await error_response(scope, exc, {"Retry-After": retry})(scope, receive, send)
             return
         except errors.Unauthenticated as exc:
-            response = error_response(scope["path"], exc, {"WWW-Authenticate": CHALLENGE})
+            response = error_response(scope, exc, {"WWW-Authenticate": CHALLENGE})
             await response(scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal

@@ -74,4 +74,4 @@ class BodyLimitMiddleware:
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         exc = errors.PayloadTooLarge(f"The request body is larger than {limit} bytes.", limit=limit)
-        await error_response(scope["path"], exc)(scope, receive, send)
+        await error_response(scope, exc)(scope, receive, send)

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 MASK = "***"
+MAX_SHOWN_VALUE_CHARS = 40
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+_NUMBER_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 class ParamType(StrEnum):
@@ -151,6 +156,70 @@ def effective_inputs(
                 }
             )
     return coerce_integers(params, merged), problems
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _from_text(kind: ParamType, text: str) -> tuple[bool, Any]:
+    """(converted, value) of one text value for a parameter of type `kind`."""
+    text = text.strip()
+    if kind is ParamType.INTEGER:
+        return (True, int(text)) if _INTEGER_TEXT.fullmatch(text) else (False, None)
+    if kind is ParamType.NUMBER:
+        if _INTEGER_TEXT.fullmatch(text):
+            return True, int(text)
+        if not _NUMBER_TEXT.fullmatch(text):
+            return False, None
+        number = float(text)
+        return (True, number) if math.isfinite(number) else (False, None)
+    if kind is ParamType.BOOLEAN:
+        lowered = text.lower()
+        return (lowered in ("true", "false"), lowered == "true")
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except ValueError:
+        return False, None
+    return matches(kind, value), value
+
+
+def from_text(
+    params: Mapping[str, Parameter], values: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Values sent as text (vendor properties) converted to their declared types.
+
+    Integers and numbers from their decimal text, booleans from `true` or
+    `false` (any case), objects and arrays from JSON text; string and secret
+    parameters keep the text. An empty text for a parameter that is not a
+    string means "not given", so its default applies. Names that declare no
+    parameter and values that are not text pass unchanged, for the usual
+    check to judge. Returns (values, problems); a value that does not convert
+    is left out and named in a `not_convertible` problem.
+    """
+    out: dict[str, Any] = {}
+    problems: list[dict[str, Any]] = []
+    for name, value in values.items():
+        param = params.get(name)
+        kind = param.type if param is not None else ParamType.STRING
+        if kind in (ParamType.STRING, ParamType.SECRET) or not isinstance(value, str):
+            out[name] = value
+            continue
+        if not value.strip():
+            continue
+        converted, typed = _from_text(kind, value)
+        if converted:
+            out[name] = typed
+            continue
+        shown = value[:MAX_SHOWN_VALUE_CHARS] + ("…" if len(value) > MAX_SHOWN_VALUE_CHARS else "")
+        problems.append(
+            {
+                "name": name,
+                "code": "not_convertible",
+                "detail": f"Expected {kind.value}, got {shown!r}.",
+            }
+        )
+    return out, problems
 
 
 def coerce_integers(params: Mapping[str, Parameter], values: Mapping[str, Any]) -> dict[str, Any]:

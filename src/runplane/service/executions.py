@@ -10,9 +10,16 @@ from typing import Any
 
 from runplane.domain import errors
 from runplane.domain.auth import Principal, Scope
+from runplane.domain.filters import Filter
 from runplane.domain.ids import new_id
 from runplane.domain.model import Execution, LogChunk, Page
-from runplane.domain.params import effective_inputs, fingerprint, out_of_range, split_secrets
+from runplane.domain.params import (
+    effective_inputs,
+    fingerprint,
+    from_text,
+    out_of_range,
+    split_secrets,
+)
 from runplane.domain.states import Status
 from runplane.service.context import Context
 from runplane.service.hub import wait_for
@@ -35,6 +42,9 @@ class StartRequest:
     # Vendor surfaces: callers send keys that name no parameter (output parameters,
     # say). True drops them and notes them in the execution log; the native API refuses.
     drop_undeclared: bool = False
+    # Vendor surfaces whose values arrive as text (Boomi's properties): convert them
+    # to the declared types first; what does not convert is a problem like any other.
+    text_inputs: bool = False
 
 
 async def start(ctx: Context, who: Principal, req: StartRequest) -> tuple[Execution, bool]:
@@ -101,7 +111,12 @@ def start_op(
         dropped = sorted(k for k in requested if k not in spec.parameters)
         if req.drop_undeclared and dropped:
             requested = {k: v for k, v in requested.items() if k in spec.parameters}
+        text_problems: list[dict[str, Any]] = []
+        if req.text_inputs:
+            requested, text_problems = from_text(spec.parameters, requested)
         inputs, problems = effective_inputs(spec.parameters, target.run_configuration, requested)
+        unconverted = {p["name"] for p in text_problems}
+        problems = text_problems + [p for p in problems if p["name"] not in unconverted]
         problems += out_of_range(inputs)
         if problems:
             raise errors.InvalidInputArguments(
@@ -202,10 +217,13 @@ async def list_executions(
     environment: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    matching: Filter | None = None,
     cursor: str | None = None,
     limit: int = 50,
+    newest_first: bool = True,
 ) -> Page:
-    """The reporting list, newest first, keyset-paginated (what the credential may see)."""
+    """The reporting list, newest first (or oldest), keyset-paginated (what the
+    credential may see); `matching` filters further, in the database."""
     who.require(Scope.EXECUTIONS_READ)
     return await ctx.db.read(
         lambda c: store.list_executions(
@@ -216,8 +234,10 @@ async def list_executions(
             environment_name=environment,
             since=since,
             until=until,
+            matching=matching,
             cursor=cursor,
             limit=limit,
+            newest_first=newest_first,
             visible_environment_ids=who.environment_ids,
             visible_process_id=who.process_id,
         )

@@ -1,4 +1,4 @@
-"""Vendor references: a workspace, process or environment named by runplane name or id.
+"""Vendor references: a workspace, process, environment or runtime by runplane name or id.
 
 Vendor clients carry the platform's ids in paths and bodies (`workspaceId`,
 `processId`, `accountId`, `atomId`). On runplane's vendor routers each of those
@@ -17,6 +17,7 @@ from runplane.domain.auth import Principal
 from runplane.domain.model import Environment
 from runplane.service.context import Context
 from runplane.store import catalog as store
+from runplane.store import runtimes as runtime_store
 
 MAX_CACHED = 10_000
 _names: dict[tuple[str, str], str] = {}  # (kind:workspace id, id) -> name
@@ -89,5 +90,34 @@ async def environment(ctx: Context, who: Principal, ref: str) -> Environment:
         if found is None:
             raise errors.EnvironmentNotFound(f"No environment {ref!r}.", environment=ref)
         return found
+
+    return await ctx.db.read(op)
+
+
+async def runtime_or_environment(ctx: Context, who: Principal, ref: str) -> Environment | None:
+    """Where `ref` sends work: the environment it names (by name or id), else the
+    environment of the runtime it names (by name or id).
+
+    None for a runtime that serves every environment (the embedded one): the
+    process goes wherever it is deployed invokable. EnvironmentNotFound when
+    `ref` names neither.
+    """
+
+    def op(conn: Any) -> Environment | None:
+        envs = store.list_environments(conn, who.workspace_id)
+        found = next((e for e in envs if e.name == ref), None) or next(
+            (e for e in envs if e.id == ref), None
+        )
+        if found is not None:
+            return found
+        runtimes = runtime_store.list_runtimes(conn, who.workspace_id)
+        runtime = next((r for r in runtimes if r.name == ref), None) or next(
+            (r for r in runtimes if r.id == ref), None
+        )
+        if runtime is None:
+            raise errors.EnvironmentNotFound(f"No environment or runtime {ref!r}.", environment=ref)
+        if runtime.environment_id is None:
+            return None
+        return next(e for e in envs if e.id == runtime.environment_id)
 
     return await ctx.db.read(op)

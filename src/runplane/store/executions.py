@@ -19,10 +19,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from runplane.domain import errors, states
 from runplane.domain.events import ExecutionChanged, LogAppended, WorkAvailable
+from runplane.domain.filters import Filter
 from runplane.domain.model import Claim, Execution, LogChunk, Page
 from runplane.domain.states import Event, Status
 from runplane.store import sealing
 from runplane.store.database import Tx
+from runplane.store.filters import where
 from runplane.store.schema import (
     deployments,
     environments,
@@ -355,13 +357,16 @@ def list_executions(
     environment_name: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    matching: Filter | None = None,
     cursor: str | None = None,
     limit: int = 50,
+    newest_first: bool = True,
     visible_environment_ids: frozenset[str] | None = None,
     visible_process_id: str | None = None,
 ) -> Page:
-    """Executions, newest first, keyset-paginated on the time-ordered id; limited to the
-    given environments and process when a credential is limited to them."""
+    """Executions, newest (or oldest) first, keyset-paginated on the time-ordered id;
+    limited to the given environments and process when a credential is limited to them.
+    `matching` is a filter on top of the named ones."""
     limit = max(1, min(limit, MAX_LIST_LIMIT))
     q = _SELECT.where(executions.c.workspace_id == ws_id)
     if visible_environment_ids is not None:
@@ -378,9 +383,13 @@ def list_executions(
         q = q.where(executions.c.created_at >= since)
     if until is not None:
         q = q.where(executions.c.created_at < until)
+    if matching is not None:
+        q = q.where(where(matching))
     if cursor is not None:
-        q = q.where(executions.c.id < decode_cursor(cursor))
-    rows = conn.execute(q.order_by(executions.c.id.desc()).limit(limit + 1)).all()
+        after = decode_cursor(cursor)
+        q = q.where(executions.c.id < after if newest_first else executions.c.id > after)
+    order = executions.c.id.desc() if newest_first else executions.c.id.asc()
+    rows = conn.execute(q.order_by(order).limit(limit + 1)).all()
     items = [_execution(r) for r in rows[:limit]]
     next_cursor = encode_cursor(items[-1].id) if len(rows) > limit else None
     return Page(items=items, next_cursor=next_cursor)

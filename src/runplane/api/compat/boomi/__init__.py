@@ -1,0 +1,1 @@
+"""Boomi AtomSphere style API: ExecutionRequest, ExecutionRecord (async, query)."""
