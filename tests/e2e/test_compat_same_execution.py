@@ -144,3 +144,16 @@ def test_a_failure_reads_as_each_surfaces_error(admin: httpx.Client, robo: httpx
     assert views["robo"]["errorCode"] == "PROCESS_ERROR"
     assert views["boomi"]["status"] == "ERROR"
     assert "no greeting for Eve" in views["boomi"]["message"]
+
+
+def test_unknown_routes_and_methods_answer_in_each_surfaces_shape(admin: httpx.Client) -> None:
+    mule = admin.delete(MULE)
+    assert mule.status_code == 405 and mule.json()["code"] == "method_not_allowed"
+    robo = admin.get("/process-v1/workspaces/default/nothing-here")
+    assert robo.status_code == 404 and robo.json()["error"] == "not_found"
+    boomi = admin.get(f"{BOOMI}/Atom")
+    assert boomi.status_code == 404 and boomi.json()["@type"] == "Error"
+    native = admin.get("/api/v1/nothing-here")
+    assert native.headers["content-type"].startswith("application/problem+json")
+    for r in (mule, robo, boomi):
+        assert r.headers["content-type"] == "application/json"

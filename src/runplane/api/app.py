@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runplane import __version__
-from runplane.api import oauth, problems
+from runplane.api import oauth, problems, surfaces
 from runplane.api.access_log import AccessLogMiddleware
 from runplane.api.auth import AuthMiddleware
 from runplane.api.compat.alias import PathAlias
@@ -106,7 +106,7 @@ def _fastapi(node: Node) -> FastAPI:
         },
     )
     app.state.node = node
-    problems.install(app)
+    problems.install(app, surfaces.exception_response)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -11,7 +11,7 @@ plain 500 problem, never a stack trace.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -147,13 +147,13 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def exception_response(request: Request, exc: Exception) -> Response:
-    """The problem response of any exception: the one mapping, whoever raised it."""
+def to_error(request: Request, exc: Exception) -> errors.RunplaneError:
+    """Any exception as the domain error it stands for (unexpected ones logged, as 500)."""
     path = request.url.path
     if isinstance(exc, errors.RunplaneError):
-        return problem_response(exc, path)
+        return exc
     if isinstance(exc, RequestValidationError):
-        return problem_response(_validation_problems(exc), path)
+        return _validation_problems(exc)
     if isinstance(exc, StarletteHTTPException):
         cls = _HTTP_CODES.get(exc.status_code, errors.RunplaneError)
         err = cls(str(exc.detail))
@@ -163,16 +163,24 @@ def exception_response(request: Request, exc: Exception) -> Response:
             err = errors.MethodNotAllowed(f"{request.method} is not allowed on {path}.")
         elif cls is errors.RunplaneError:
             err.status = exc.status_code
-        return problem_response(err, path, headers=exc.headers)
+        return err
     log.error("unexpected error on %s %s", request.method, path, exc_info=exc)
-    return problem_response(errors.RunplaneError("An unexpected error occurred."), path)
+    return errors.RunplaneError("An unexpected error occurred.")
 
 
-def install(app: FastAPI) -> None:
-    """Register the exception handlers that render every error as a problem."""
+def exception_response(request: Request, exc: Exception) -> Response:
+    """The problem response of any exception: the one mapping, whoever raised it."""
+    headers = exc.headers if isinstance(exc, StarletteHTTPException) else None
+    return problem_response(to_error(request, exc), request.url.path, headers=headers)
+
+
+def install(app: FastAPI, render: Callable[[Request, Exception], Response] | None = None) -> None:
+    """Register the exception handlers that render every error: as a problem, or by
+    `render` (which picks the format of the surface a path belongs to)."""
+    respond = render or exception_response
 
     async def handler(request: Request, exc: Exception) -> Response:
-        return exception_response(request, exc)
+        return respond(request, exc)
 
     for cls in (errors.RunplaneError, RequestValidationError, StarletteHTTPException, Exception):
         app.add_exception_handler(cls, handler)

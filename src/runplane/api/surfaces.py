@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
 
+from runplane.api import problems
 from runplane.api.compat.boomi import formats as boomi_formats
 from runplane.api.compat.boomi import mapping as boomi
 from runplane.api.compat.mulesoft import mapping as mulesoft
@@ -47,3 +50,10 @@ def error_response(
         if path.startswith(prefixes):
             return render(scope, exc, headers)
     return problem_response(exc, path, headers)
+
+
+def exception_response(request: Request, exc: Exception) -> Response:
+    """Any exception a route raised, in the format of the surface it belongs to (unknown
+    paths and methods under a vendor prefix included)."""
+    headers = dict(exc.headers) if isinstance(exc, StarletteHTTPException) and exc.headers else None
+    return error_response(request.scope, problems.to_error(request, exc), headers)
