@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,6 +34,9 @@ BODIES: dict[tuple[str, str], Any] = {
         "executionId": "x",
         "inputArguments": {},
     },
+    ("POST", "/api/v1/leases/{execution_id}/heartbeat"): {"leaseToken": 1},
+    ("POST", "/api/v1/leases/{execution_id}/logs"): {"leaseToken": 1, "attempt": 1, "text": "x"},
+    ("POST", "/api/v1/leases/{execution_id}/report"): {"leaseToken": 1, "status": "succeeded"},
 }
 
 
@@ -56,12 +61,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         item = admin.post(
             "/process-v1/workspaces/default/processes/hello/work-items", json={"payload": {}}
         ).json()
+        runtime = admin.get("/api/v1/runtimes").json()["items"][0]
+    # Version ids reach runtimes only (in claims): read one from the database itself.
+    with contextlib.closing(sqlite3.connect(srv.data_dir / "runplane.db")) as db:
+        version_id = db.execute("SELECT id FROM process_versions LIMIT 1").fetchone()[0]
     try:
         yield {
             "server": srv,
             "acme": made.json()["adminToken"],
             "execution": execution,
             "work_item": item["id"],
+            "runtime_id": runtime["id"],
+            "version_id": version_id,
         }
     finally:
         factory.stop_all()
@@ -112,6 +123,8 @@ def test_every_route_hides_another_workspaces_objects(world: dict[str, Any]) -> 
         "file_id": "f",
         "account_id": "default",  # Boomi's accountId: another workspace, by name
         "request_id": f"executionrecord-{execution['id']}",
+        "runtime_id": world["runtime_id"],
+        "version_id": world["version_id"],
     }
     checked: list[str] = []
     leaks: list[str] = []

@@ -188,9 +188,9 @@ def test_a_problem_maps_to_the_domain_error_with_its_code() -> None:
 
 
 def test_an_unknown_code_falls_back_to_the_class_of_its_status_keeping_the_code() -> None:
-    exc = error_from_problem({"code": "runtime_not_found", "detail": "gone"}, 404)
+    exc = error_from_problem({"code": "widget_not_found", "detail": "gone"}, 404)
     assert type(exc) is errors.NotFound
-    assert (exc.code, exc.status, exc.detail) == ("runtime_not_found", 404, "gone")
+    assert (exc.code, exc.status, exc.detail) == ("widget_not_found", 404, "gone")
 
 
 def test_a_status_outside_the_tree_keeps_its_status() -> None:

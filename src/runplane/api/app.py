@@ -20,7 +20,15 @@ from runplane.api.compat.mulesoft import router as mulesoft
 from runplane.api.compat.robocorp import router as robocorp
 from runplane.api.fastpath import TriggerFastPath
 from runplane.api.limits import BodyLimitMiddleware
-from runplane.api.native import apps, credentials, executions, processes, system, workspaces
+from runplane.api.native import (
+    apps,
+    credentials,
+    executions,
+    processes,
+    runtimes,
+    system,
+    workspaces,
+)
 from runplane.node import Node
 from runplane.settings import Settings
 
@@ -28,6 +36,7 @@ ROUTERS = (
     executions.router,
     processes.router,
     system.router,
+    runtimes.router,
     credentials.router,
     workspaces.router,
     apps.router,

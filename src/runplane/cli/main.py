@@ -2,6 +2,8 @@
 
 ```
 runplane serve                      the server, with an embedded runtime
+runplane runtime --environment ENV  a remote runtime: pulls work over HTTP
+runplane runtimes list              registered runtimes, their state and heartbeat
 runplane deploy FOLDER              publish and deploy a process
 runplane run PROCESS                start it (and --wait for the result)
 runplane processes list|show
@@ -29,6 +31,7 @@ from runplane.cli import apps, executions, process_secrets, processes, tokens, w
 from runplane.cli.deploy import deploy
 from runplane.cli.login import login, logout
 from runplane.cli.run import run
+from runplane.cli.runtime import runtime, runtimes_app
 from runplane.cli.serve import serve
 
 app = typer.Typer(
@@ -40,6 +43,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.command()(serve)
+app.command()(runtime)
+app.add_typer(runtimes_app, name="runtimes")
 app.command()(deploy)
 app.command()(run)
 app.add_typer(processes.app, name="processes")

@@ -38,6 +38,7 @@ from runplane.client.models import (
     ProcessDetail,
     ProcessSecret,
     ProcessSummary,
+    RuntimeInfo,
     Version,
     Workspace,
 )
@@ -107,6 +108,10 @@ class Client:
     def list_environments(self) -> list[Environment]:
         """Every environment of the workspace."""
         return cast(list[Environment], self._json("GET", "/environments")["items"])
+
+    def list_runtimes(self) -> list[RuntimeInfo]:
+        """Every runtime registered in the workspace, with its state and last heartbeat."""
+        return cast(list[RuntimeInfo], self._json("GET", "/runtimes")["items"])
 
     # -- versions and deployments ----------------------------------------------
 

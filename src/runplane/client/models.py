@@ -23,6 +23,20 @@ class Environment(TypedDict):
     createdAt: str
 
 
+class RuntimeInfo(TypedDict):
+    """One item of `GET /api/v1/runtimes`."""
+
+    id: str
+    name: str
+    environment: str | None
+    slots: int
+    labels: dict[str, str]
+    version: str
+    state: str
+    startedAt: str
+    lastHeartbeatAt: str
+
+
 class ApiToken(TypedDict):
     """An API token; `token` (its secret) only in the answer that creates or rotates it."""
 

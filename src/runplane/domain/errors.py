@@ -8,9 +8,10 @@ RunplaneError (500 internal)
 ├── MethodNotAllowed (405)
 ├── NotFound (404)              WorkspaceNotFound, EnvironmentNotFound, ProcessNotFound,
 │                               VersionNotFound, DeploymentNotFound, ExecutionNotFound,
-│                               CredentialNotFound, AppNotFound
+│                               CredentialNotFound, AppNotFound, RuntimeNotFound
 ├── Conflict (409)              ExecutionIdConflict, ProcessNotDeployed, ProcessNotInvokable,
-│                               InvalidTransition, ExecutionFinished, StaleLease
+│                               InvalidTransition, ExecutionFinished, StaleLease,
+│                               RuntimeNameTaken
 ├── PayloadTooLarge (413)
 ├── UnsupportedMediaType (415)
 ├── TooManyRequests (429)
@@ -133,6 +134,12 @@ class ExecutionNotFound(NotFound):
     code = "execution_not_found"
 
 
+class RuntimeNotFound(NotFound):
+    """No runtime with this id."""
+
+    code = "runtime_not_found"
+
+
 class WorkItemNotFound(NotFound):
     """No work item with this id."""
 
@@ -213,6 +220,12 @@ class ExecutionFinished(Conflict):
     """The execution has already finished."""
 
     code = "execution_finished"
+
+
+class RuntimeNameTaken(Conflict):
+    """Another runtime this caller cannot take over is registered under this name."""
+
+    code = "runtime_name_taken"
 
 
 class StaleLease(Conflict):

@@ -1,8 +1,8 @@
 """The runtime agent: claims executions, runs each in its own process group,
 streams logs, heartbeats its leases and reports outcomes.
 
-The same agent runs embedded in the server (through `InProcessGateway`) and,
-later, as `runplane runtime` on any machine (through an HTTP gateway). It never
+The same agent runs embedded in the server (through `InProcessGateway`) and as
+`runplane runtime` on any machine (through `HttpGateway`). It never
 writes a status itself: it reports outcomes under the claim's fencing token
 and the server's state machine decides.
 """
@@ -111,6 +111,8 @@ class Agent:
         self.work_root.mkdir(parents=True, exist_ok=True)
         self.bundle_dir.mkdir(parents=True, exist_ok=True)
         self.runtime = await self.gateway.register(self.name, self.environment, self.slots)
+        if self.gateway.heartbeat_interval_seconds:
+            self.heartbeat_interval = self.gateway.heartbeat_interval_seconds
         log.info("runtime %s online with %d slot(s)", self.name, self.slots)
         beat = asyncio.create_task(self._beat(), name="runtime-heartbeat")
         try:
@@ -124,7 +126,8 @@ class Agent:
         while True:
             await asyncio.sleep(self.heartbeat_interval)
             try:
-                await self.gateway.touch(self.runtime, "online")
+                state = "draining" if self._stopping.is_set() else "online"
+                await self.gateway.touch(self.runtime, state)
             except Exception:
                 log.exception("runtime heartbeat failed")
 

@@ -1,8 +1,9 @@
 """The seam between a runtime agent and the server: the lease protocol.
 
 `InProcessGateway` calls the service directly (the embedded runtime); a remote
-runtime will use an HTTP gateway with the same methods. Either way the agent
-claims, heartbeats, logs and reports under the lease's fencing token.
+runtime uses `runtime.http_gateway.HttpGateway`, with the same methods over HTTP.
+Either way the agent claims, heartbeats, logs and reports under the lease's
+fencing token.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from runplane.service.context import Context
 
 class Gateway(Protocol):
     """What a runtime agent needs from the server."""
+
+    # How often to heartbeat, when the server says so at registration (None: the agent's own).
+    heartbeat_interval_seconds: float | None
 
     async def register(self, name: str, environment: str | None, slots: int) -> Runtime: ...
 
@@ -57,6 +61,7 @@ class InProcessGateway:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.heartbeat_interval_seconds: float | None = None
 
     async def register(self, name: str, environment: str | None, slots: int) -> Runtime:
         return await leases.register(self.ctx, name, environment, slots)

@@ -1,9 +1,12 @@
 """The runtime protocol: register, claim (long poll), heartbeat, log, report; and the sweeper.
 
-The embedded runtime calls these in-process; remote runtimes will call the same
-functions through HTTP routes. No path bypasses the lease: every heartbeat, log
-chunk and report carries the fencing token of the claim, and a stale one is
-refused (409) without changing anything.
+The embedded runtime calls these in-process with no principal; remote runtimes
+call the same functions through the HTTP routes of `api/native/runtimes.py`,
+passing the caller (`who`): then the caller needs the `runtime` scope, acts in
+its own workspace only (another workspace's runtimes, leases and bundles are
+404) and in the environments it may see (403). No path bypasses the lease:
+every heartbeat, log chunk and report carries the fencing token of the claim,
+and a stale one is refused (409) without changing anything.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from runplane import __version__
+from runplane.domain import errors
 from runplane.domain.auth import Principal, Scope
 from runplane.domain.model import Claim, Runtime
 from runplane.domain.states import Status
@@ -24,6 +28,27 @@ from runplane.store import runtimes as runtime_store
 from runplane.store.database import Tx
 
 CLAIM_POLL_SECONDS = 1.0  # how often an idle claimer re-checks (retry backoffs come due)
+RUNTIME_STATES = frozenset({"online", "draining", "offline"})
+
+
+def _check_lease(tx: Tx, who: Principal | None, execution_id: str) -> None:
+    """404 unless the execution is the caller's workspace's; 403 outside its environments."""
+    if who is None:
+        return
+    execution = store.get_execution(tx.conn, who.workspace_id, execution_id)
+    if not who.sees_environment(execution.environment_id):
+        raise errors.Forbidden("This credential cannot act in this execution's environment.")
+
+
+async def _remote_runtime(ctx: Context, who: Principal, runtime_id: str) -> Runtime:
+    """The caller's runtime `runtime_id`: 404 in another workspace, 403 outside its environment."""
+    ws_id = who.workspace_id
+    runtime = await ctx.db.read(lambda c: runtime_store.get_runtime(c, ws_id, runtime_id))
+    if runtime.environment_id is None:
+        raise errors.Forbidden("This runtime serves every environment: it runs embedded only.")
+    if not who.sees_environment(runtime.environment_id):
+        raise errors.Forbidden("This credential cannot act in this runtime's environment.")
+    return runtime
 
 
 async def register(
@@ -33,18 +58,37 @@ async def register(
     slots: int,
     labels: dict[str, str] | None = None,
     version: str = __version__,
+    who: Principal | None = None,
 ) -> Runtime:
-    """Register a runtime serving `environment` (None: every environment, when embedded)."""
+    """Register a runtime serving `environment` (None: every environment, when embedded).
+
+    A runtime registering again under its name takes over its registration.
+    """
     now = ctx.clock()
+    ws_id = ctx.workspace_id if who is None else who.workspace_id
+    if who is not None:
+        who.require(Scope.RUNTIME)
+        if not environment:
+            raise errors.InvalidRequest("A remote runtime serves one environment: name it.")
 
     def op(tx: Tx) -> Runtime:
-        env_id = (
-            catalog_store.get_environment(tx.conn, ctx.workspace_id, environment).id
-            if environment
-            else None
-        )
+        env_id = None
+        if environment:
+            env_id = catalog_store.get_environment(tx.conn, ws_id, environment).id
+            if who is not None and not who.sees_environment(env_id):
+                raise errors.Forbidden(f"This credential cannot serve environment {environment!r}.")
+        if who is not None:
+            # Taking over a registration is for the same runtime restarted, not for
+            # moving another environment's (or the embedded) runtime away from it.
+            taken = runtime_store.find_runtime(tx.conn, ws_id, name)
+            if taken is not None and (
+                taken.environment_id is None or not who.sees_environment(taken.environment_id)
+            ):
+                raise errors.RuntimeNameTaken(
+                    f"The name {name!r} belongs to a runtime this credential cannot take over."
+                )
         return runtime_store.register_runtime(
-            tx, ctx.workspace_id, name, env_id, slots, labels or {}, version, now
+            tx, ws_id, name, env_id, slots, labels or {}, version, now
         )
 
     return await ctx.db.write(op)
@@ -56,8 +100,14 @@ async def list_runtimes(ctx: Context, who: Principal) -> list[Runtime]:
     return await ctx.db.read(lambda c: runtime_store.list_runtimes(c, who.workspace_id))
 
 
-async def claim(ctx: Context, runtime: Runtime, wait_seconds: float) -> Claim | None:
-    """Lease the next claimable execution, waiting up to `wait_seconds` for one."""
+async def claim(
+    ctx: Context, runtime: Runtime, wait_seconds: float, *, remote: bool = False
+) -> Claim | None:
+    """Lease the next claimable execution, waiting up to `wait_seconds` for one.
+
+    A remote runtime's long poll also ends (empty) once the runtime says it is
+    draining, so a runtime shutting down is not held by its own claim.
+    """
     env_ids = None if runtime.environment_id is None else [runtime.environment_id]
     deadline = time.monotonic() + wait_seconds
     async with ctx.hub.work() as work:
@@ -73,22 +123,57 @@ async def claim(ctx: Context, runtime: Runtime, wait_seconds: float) -> Claim | 
             if got is not None or remaining <= 0:
                 return got
             await wait_for(work, min(remaining, CLAIM_POLL_SECONDS))
+            if remote:
+                state = await ctx.db.read(lambda c: runtime_store.runtime_state(c, runtime.id))
+                if state != "online":
+                    return None
 
 
-async def heartbeat(ctx: Context, execution_id: str, lease_token: int) -> tuple[datetime, bool]:
+async def claim_for(
+    ctx: Context, who: Principal, runtime_id: str, wait_seconds: float
+) -> Claim | None:
+    """A remote runtime's claim: its own runtime, in its environment (long poll)."""
+    who.require(Scope.RUNTIME)
+    runtime = await _remote_runtime(ctx, who, runtime_id)
+    if runtime.state != "online":
+        return None  # draining or offline: no new work
+    wait = max(0.0, min(wait_seconds, ctx.settings.max_wait_seconds))
+    return await claim(ctx, runtime, wait, remote=True)
+
+
+async def heartbeat(
+    ctx: Context, execution_id: str, lease_token: int, who: Principal | None = None
+) -> tuple[datetime, bool]:
     """Extend a lease; returns (new expiry, whether a cancel was requested)."""
+    if who is not None:
+        who.require(Scope.RUNTIME)
     now, ttl = ctx.clock(), ctx.settings.lease_ttl_seconds
-    return await ctx.db.write(lambda tx: store.renew_lease(tx, execution_id, lease_token, now, ttl))
+
+    def op(tx: Tx) -> tuple[datetime, bool]:
+        _check_lease(tx, who, execution_id)
+        return store.renew_lease(tx, execution_id, lease_token, now, ttl)
+
+    return await ctx.db.write(op)
 
 
 async def append_log(
-    ctx: Context, execution_id: str, lease_token: int, attempt: int, text: str
+    ctx: Context,
+    execution_id: str,
+    lease_token: int,
+    attempt: int,
+    text: str,
+    who: Principal | None = None,
 ) -> None:
     """Append a (masked) log chunk under a held lease."""
+    if who is not None:
+        who.require(Scope.RUNTIME)
     now = ctx.clock()
-    await ctx.db.write(
-        lambda tx: store.append_log(tx, execution_id, lease_token, attempt, text, now)
-    )
+
+    def op(tx: Tx) -> None:
+        _check_lease(tx, who, execution_id)
+        store.append_log(tx, execution_id, lease_token, attempt, text, now)
+
+    await ctx.db.write(op)
 
 
 async def report(
@@ -100,11 +185,16 @@ async def report(
     result: dict[str, Any] | None = None,
     error_code: str | None = None,
     error_message: str | None = None,
+    who: Principal | None = None,
 ) -> Status:
     """Report how an attempt ended; returns the new status (queued when it will be retried)."""
+    if who is not None:
+        who.require(Scope.RUNTIME)
     now = ctx.clock()
-    return await ctx.db.write(
-        lambda tx: store.finish(
+
+    def op(tx: Tx) -> Status:
+        _check_lease(tx, who, execution_id)
+        return store.finish(
             tx,
             execution_id,
             lease_token,
@@ -114,18 +204,32 @@ async def report(
             error_code=error_code,
             error_message=error_message,
         )
-    )
+
+    return await ctx.db.write(op)
 
 
-async def touch_runtime(ctx: Context, runtime_id: str, state: str = "online") -> None:
+async def touch_runtime(
+    ctx: Context, runtime_id: str, state: str = "online", who: Principal | None = None
+) -> None:
     """Record that a runtime is alive (or draining, or offline)."""
+    if state not in RUNTIME_STATES:
+        raise errors.InvalidRequest(f"A runtime's state is one of {sorted(RUNTIME_STATES)}.")
+    if who is not None:
+        who.require(Scope.RUNTIME)
+        await _remote_runtime(ctx, who, runtime_id)
     now = ctx.clock()
     await ctx.db.write(lambda tx: runtime_store.touch_runtime(tx, runtime_id, now, state))
 
 
-async def fetch_bundle(ctx: Context, version_id: str) -> tuple[str, bytes]:
+async def fetch_bundle(
+    ctx: Context, version_id: str, who: Principal | None = None
+) -> tuple[str, bytes]:
     """(content hash, zip bytes) of a version, for a runtime that has not cached it."""
-    return await ctx.db.read(lambda c: catalog_store.get_bundle(c, version_id))
+    if who is None:
+        return await ctx.db.read(lambda c: catalog_store.get_bundle(c, version_id))
+    who.require(Scope.RUNTIME)
+    ws_id = who.workspace_id
+    return await ctx.db.read(lambda c: catalog_store.get_bundle(c, version_id, ws_id))
 
 
 async def sweep(ctx: Context) -> list[tuple[str, Status]]:

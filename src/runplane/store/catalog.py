@@ -238,13 +238,16 @@ def get_version(conn: Connection, process_id: str, number: int | None) -> Versio
     return _version(row)
 
 
-def get_bundle(conn: Connection, version_id: str) -> tuple[str, bytes]:
-    """(content hash, zip bytes) of a version."""
-    row = conn.execute(
-        select(process_versions.c.content_hash, process_versions.c.bundle).where(
-            process_versions.c.id == version_id
+def get_bundle(conn: Connection, version_id: str, ws_id: str | None = None) -> tuple[str, bytes]:
+    """(content hash, zip bytes) of a version (of the workspace `ws_id`, when given)."""
+    q = select(process_versions.c.content_hash, process_versions.c.bundle).where(
+        process_versions.c.id == version_id
+    )
+    if ws_id is not None:
+        q = q.join(processes, processes.c.id == process_versions.c.process_id).where(
+            processes.c.workspace_id == ws_id
         )
-    ).first()
+    row = conn.execute(q).first()
     if row is None:
         raise errors.VersionNotFound("No such version.")
     return row.content_hash, bytes(row.bundle)

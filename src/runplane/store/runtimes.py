@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select, update
 
+from runplane.domain import errors
 from runplane.domain.ids import new_id
 from runplane.domain.model import Runtime
 from runplane.store.database import Tx
@@ -75,3 +76,27 @@ def list_runtimes(conn: Connection, ws_id: str) -> list[Runtime]:
         select(runtimes).where(runtimes.c.workspace_id == ws_id).order_by(runtimes.c.name)
     )
     return [_runtime(r) for r in rows]
+
+
+def get_runtime(conn: Connection, ws_id: str, runtime_id: str) -> Runtime:
+    """The runtime `runtime_id` of the workspace."""
+    row = conn.execute(
+        select(runtimes).where(runtimes.c.workspace_id == ws_id, runtimes.c.id == runtime_id)
+    ).first()
+    if row is None:
+        raise errors.RuntimeNotFound(f"No runtime {runtime_id!r}.")
+    return _runtime(row)
+
+
+def runtime_state(conn: Connection, runtime_id: str) -> str | None:
+    """The state of a runtime (online, draining, offline), None when it is not registered."""
+    state: str | None = conn.scalar(select(runtimes.c.state).where(runtimes.c.id == runtime_id))
+    return state
+
+
+def find_runtime(conn: Connection, ws_id: str, name: str) -> Runtime | None:
+    """The runtime registered under `name` in the workspace, if any."""
+    row = conn.execute(
+        select(runtimes).where(runtimes.c.workspace_id == ws_id, runtimes.c.name == name)
+    ).first()
+    return None if row is None else _runtime(row)

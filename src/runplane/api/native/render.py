@@ -9,7 +9,15 @@ from urllib.parse import quote
 import orjson
 from starlette.responses import Response
 
-from runplane.domain.model import Deployment, Environment, Execution, LogChunk, Runtime, Version
+from runplane.domain.model import (
+    Claim,
+    Deployment,
+    Environment,
+    Execution,
+    LogChunk,
+    Runtime,
+    Version,
+)
 
 API = "/api/v1"
 
@@ -108,6 +116,7 @@ def environment(env: Environment) -> dict[str, Any]:
 def runtime(rt: Runtime, environments: dict[str, str], *, silent: bool = False) -> dict[str, Any]:
     """A registered runtime; an `online` one silent for longer than a lease is `unresponsive`."""
     return {
+        "id": rt.id,
         "name": rt.name,
         "environment": environments.get(rt.environment_id) if rt.environment_id else None,
         "slots": rt.slots,
@@ -116,6 +125,25 @@ def runtime(rt: Runtime, environments: dict[str, str], *, silent: bool = False) 
         "state": "unresponsive" if silent and rt.state == "online" else rt.state,
         "startedAt": ts(rt.started_at),
         "lastHeartbeatAt": ts(rt.last_heartbeat_at),
+    }
+
+
+def claim(c: Claim) -> dict[str, Any]:
+    """A lease handed to a remote runtime: everything it needs to run the execution.
+
+    It carries secret inputs in plain text: served with `Cache-Control: no-store`.
+    """
+    return {
+        "executionId": c.execution_id,
+        "attempt": c.attempt,
+        "leaseToken": c.lease_token,
+        "leaseExpiresAt": ts(c.lease_expires_at),
+        "versionId": c.version_id,
+        "contentHash": c.content_hash,
+        "spec": c.spec,
+        "inputs": c.inputs,
+        "secretNames": list(c.secret_names),
+        "timeoutSeconds": c.timeout_seconds,
     }
 
 
