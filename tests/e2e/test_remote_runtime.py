@@ -343,3 +343,35 @@ def test_sigkilled_runtime_takes_its_process_groups_along_and_the_execution_is_l
         wait_until(lambda: not any(pid_alive(p) for p in pids), timeout=10)
         lost = wait_terminal(admin, hung["id"], timeout=30)
         assert lost["status"] == "failed" and lost["error"]["code"] == "RUNTIME_LOST"
+
+
+def test_a_runtime_cut_off_from_the_server_kills_its_work_before_the_lease_ends(
+    start_server: ServerFactory, runtimes: Any, tmp_path: Path
+) -> None:
+    """Self-fencing: a runtime that cannot renew a lease kills the process before the
+    server could give the execution to another runtime (attempts never overlap)."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    srv = start_server.start("--slots", "0")
+    with srv.client() as admin:
+        deploy(admin, make_process(tmp_path, "hanger", manifest=MARKS_MANIFEST, code=HANGER))
+        token = runtime_token(admin, "cut-off")
+        runtimes(srv, token, "--environment", "production", "--slots", "1")
+        hung = admin.post(
+            "/api/v1/processes/hanger/executions", json={"inputArguments": {"marks": str(marks)}}
+        ).json()
+        pids_file = marks / "hanger.pids"
+        wait_until(pids_file.exists, timeout=20)
+        pids = [int(p) for p in pids_file.read_text().split()]
+    assert srv.proc is not None
+    srv.proc.send_signal(signal.SIGSTOP)  # the server stops answering; the runtime lives on
+    stopped = time.monotonic()
+    try:
+        # the lease TTL is 3 s: the work must be dead before it could have expired
+        wait_until(lambda: not any(pid_alive(p) for p in pids), timeout=10)
+        assert time.monotonic() - stopped < 3.0
+    finally:
+        srv.proc.send_signal(signal.SIGCONT)
+    with srv.client() as admin:
+        lost = wait_terminal(admin, hung["id"], timeout=30)
+    assert lost["status"] == "failed" and lost["error"]["code"] == "RUNTIME_LOST"

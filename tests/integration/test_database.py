@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from runplane.domain.events import DomainEvent, WorkAvailable
-from runplane.store.database import Database, Tx
+from runplane.store.database import Database, Tx, database_now
 from runplane.store.schema import workspaces
 from tests.conftest import isolated_engine
 
@@ -84,3 +84,16 @@ def _share_engine(db: Database, engine: Engine) -> None:
     db.engine.dispose()
     db.engine = engine
     db.read_engine = engine
+
+
+def test_leases_read_the_database_clock(engine: Engine, backend: str) -> None:
+    """On PostgreSQL a lease is measured by the server's clock, not the caller's (a skewed
+    replica or runtime does not shorten or stretch leases); SQLite is one node's clock."""
+    skewed = datetime(2000, 1, 1, tzinfo=UTC)
+    with engine.connect() as conn:
+        now = database_now(conn, lambda: skewed)
+    if backend == "postgres":
+        assert abs((now - datetime.now(UTC)).total_seconds()) < 60
+        assert now.tzinfo is not None
+    else:
+        assert now == skewed

@@ -28,6 +28,10 @@ CLAIM_WAIT_SECONDS = 30.0
 LOG_FLUSH_SECONDS = 0.2
 LOG_FLUSH_BYTES = 64 * 1024
 REPORT_ATTEMPTS = 5
+# A runtime that could not renew a lease for this fraction of its TTL kills the
+# process itself: by the time the server could give the execution to another
+# runtime (at the lease's expiry), this attempt is dead, so attempts never overlap.
+SELF_FENCE_FRACTION = 0.8
 
 
 def default_runtime_name(suffix: str = "embedded") -> str:
@@ -149,7 +153,10 @@ class Agent:
             if claim is None:
                 self._free.release()
                 continue
-            task = asyncio.create_task(self._execute(claim), name=f"execution-{claim.execution_id}")
+            claimed_at = asyncio.get_running_loop().time()
+            task = asyncio.create_task(
+                self._execute(claim, claimed_at), name=f"execution-{claim.execution_id}"
+            )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -199,9 +206,9 @@ class Agent:
                 await asyncio.to_thread(bundles.extract, data, self.bundle_dir, digest)
         return target
 
-    async def _execute(self, claim: Claim) -> None:
+    async def _execute(self, claim: Claim, claimed_at: float) -> None:
         try:
-            outcome = await self._attempt(claim)
+            outcome = await self._attempt(claim, claimed_at)
         except asyncio.CancelledError:
             log.warning("execution %s abandoned at shutdown", claim.execution_id)
             raise
@@ -220,8 +227,17 @@ class Agent:
         if outcome is not None:
             await self._report(claim, outcome)
 
-    async def _attempt(self, claim: Claim) -> Outcome | None:
-        """Run one attempt; None when the lease was lost (someone else decides)."""
+    async def _attempt(self, claim: Claim, claimed_at: float) -> Outcome | None:
+        """Run one attempt; None when the lease was lost (someone else decides).
+
+        The lease is held until `held_until` on this runtime's own monotonic clock:
+        each renewal moves it to when its request was sent plus SELF_FENCE_FRACTION of
+        the TTL. Past it without a renewal, the process is killed before the server
+        can consider the lease expired.
+        """
+        loop = asyncio.get_running_loop()
+        fence = 3 * self.heartbeat_interval * SELF_FENCE_FRACTION  # the TTL is 3 intervals
+        held_until = claimed_at + fence
         spec = claim.spec
         logs = _LogBuffer(self.gateway, claim)
         job = Job(
@@ -247,27 +263,37 @@ class Agent:
                     woke = asyncio.create_task(news.wait())
                     await asyncio.wait(
                         {waiter, woke},
-                        timeout=self.heartbeat_interval,
+                        timeout=max(0.0, min(self.heartbeat_interval, held_until - loop.time())),
                         return_when=asyncio.FIRST_COMPLETED,
                     )
                     woke.cancel()
                     news.clear()
                     if waiter.done():
                         break
+                    sent = loop.time()
                     try:
-                        _, cancel_requested = await self.gateway.heartbeat(
-                            claim.execution_id, claim.lease_token
-                        )
+                        async with asyncio.timeout(max(1.0, held_until - sent)):
+                            _, cancel_requested = await self.gateway.heartbeat(
+                                claim.execution_id, claim.lease_token
+                            )
                     except errors.StaleLease:
                         log.warning("lease on %s lost; killing it", claim.execution_id)
                         lost = True
                         running.cancel()
-                        continue
+                        break
                     except Exception:
-                        # Transient: the process keeps running; if the lease expires
-                        # meanwhile, the next heartbeat is refused as stale.
+                        if loop.time() >= held_until:
+                            log.error(
+                                "lease on %s not renewed in time; killing it so that no "
+                                "other runtime runs it at once",
+                                claim.execution_id,
+                            )
+                            lost = True
+                            running.cancel()
+                            break
                         log.warning("heartbeat for %s failed; will retry", claim.execution_id)
                         continue
+                    held_until = sent + fence
                     if cancel_requested:
                         running.cancel()
                 outcome = await waiter

@@ -1,5 +1,10 @@
 """The runtime protocol: register, claim (long poll), heartbeat, log, report; and the sweeper.
 
+Leases are measured by the database's clock (`store.database.database_now`):
+a claim's expiry, each heartbeat's extension and the sweeper's "expired" all
+read PostgreSQL's clock, so replicas and runtimes whose clocks disagree still
+agree on when a lease ends. With SQLite, the one node's clock is that clock.
+
 The embedded runtime calls these in-process with no principal; remote runtimes
 call the same functions through the HTTP routes of `api/native/runtimes.py`,
 passing the caller (`who`): then the caller needs the `runtime` scope, acts in
@@ -25,7 +30,7 @@ from runplane.service.hub import wait_for
 from runplane.store import catalog as catalog_store
 from runplane.store import executions as store
 from runplane.store import runtimes as runtime_store
-from runplane.store.database import Tx
+from runplane.store.database import Tx, database_now
 
 CLAIM_POLL_SECONDS = 1.0  # how often an idle claimer re-checks (retry backoffs come due)
 RUNTIME_STATES = frozenset({"online", "draining", "offline"})
@@ -112,10 +117,10 @@ async def claim(
     deadline = time.monotonic() + wait_seconds
     async with ctx.hub.work() as work:
         while True:
-            now = ctx.clock()
             ttl = ctx.settings.lease_ttl_seconds
 
-            def op(tx: Tx, now: datetime = now, ttl: float = ttl) -> Claim | None:
+            def op(tx: Tx, ttl: float = ttl) -> Claim | None:
+                now = database_now(tx.conn, ctx.clock)
                 return store.claim_next(tx, runtime.id, env_ids, now, ttl)
 
             got = await ctx.db.write(op)
@@ -147,10 +152,11 @@ async def heartbeat(
     """Extend a lease; returns (new expiry, whether a cancel was requested)."""
     if who is not None:
         who.require(Scope.RUNTIME)
-    now, ttl = ctx.clock(), ctx.settings.lease_ttl_seconds
+    ttl = ctx.settings.lease_ttl_seconds
 
     def op(tx: Tx) -> tuple[datetime, bool]:
         _check_lease(tx, who, execution_id)
+        now = database_now(tx.conn, ctx.clock)
         return store.renew_lease(tx, execution_id, lease_token, now, ttl)
 
     return await ctx.db.write(op)
@@ -190,7 +196,6 @@ async def report(
     """Report how an attempt ended; returns the new status (queued when it will be retried)."""
     if who is not None:
         who.require(Scope.RUNTIME)
-    now = ctx.clock()
 
     def op(tx: Tx) -> Status:
         _check_lease(tx, who, execution_id)
@@ -199,7 +204,7 @@ async def report(
             execution_id,
             lease_token,
             outcome,
-            now,
+            database_now(tx.conn, ctx.clock),
             result=result,
             error_code=error_code,
             error_message=error_message,
@@ -234,5 +239,6 @@ async def fetch_bundle(
 
 async def sweep(ctx: Context) -> list[tuple[str, Status]]:
     """End expired leases: retry, cancel or fail with RUNTIME_LOST. Returns what changed."""
-    now = ctx.clock()
-    return await ctx.db.write(lambda tx: store.reclaim_expired(tx, now))
+    return await ctx.db.write(
+        lambda tx: store.reclaim_expired(tx, database_now(tx.conn, ctx.clock))
+    )

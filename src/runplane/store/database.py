@@ -26,11 +26,12 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event, pool
+from sqlalchemy import Connection, Engine, create_engine, event, func, pool, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
@@ -121,6 +122,16 @@ def create_sqlalchemy_engine(url: str, *, writer: bool = True, **kwargs: Any) ->
         conn.exec_driver_sql(begin)
 
     return engine
+
+
+def database_now(conn: Connection, fallback: Callable[[], datetime]) -> datetime:
+    """The database's clock: PostgreSQL's `clock_timestamp()`, so that every replica and
+    runtime measures leases by one clock; with SQLite (one node) the node's clock."""
+    if conn.dialect.name == "postgresql":
+        value = conn.scalar(select(func.clock_timestamp()))
+        assert isinstance(value, datetime)
+        return value.astimezone(UTC)
+    return fallback()
 
 
 @dataclass
