@@ -3,7 +3,10 @@
 `_transition` is the only code that writes `executions.status`; it asks
 `domain.states` for the next status and updates with the expected previous
 status (and lease token) in the WHERE clause, so a race is an error, never a
-silent overwrite.
+silent overwrite. That WHERE cannot see a cancel request or a heartbeat that
+landed after the read, so on PostgreSQL, where API replicas write at once, the
+read that decides a lease's fate locks its row (`_locked`, and SKIP LOCKED in
+the claim and the sweep).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, Row, Select, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from runplane.domain import errors, states
@@ -556,8 +559,16 @@ def claim_next(
     return None
 
 
+def _locked(conn: Connection, q: Select[Any]) -> Select[Any]:
+    """`q` locking the rows it reads on PostgreSQL, where writers run concurrently: a
+    read that decides a write must not go stale before the write (SQLite has one writer)."""
+    return q.with_for_update() if conn.dialect.name == "postgresql" else q
+
+
 def _leased_row(conn: Connection, execution_id: str, lease_token: int) -> Row[Any]:
-    row = conn.execute(select(executions).where(executions.c.id == execution_id)).first()
+    row = conn.execute(
+        _locked(conn, select(executions).where(executions.c.id == execution_id))
+    ).first()
     if row is None:
         raise errors.ExecutionNotFound(f"No execution {execution_id!r}.")
     if row.status != Status.RUNNING.value or row.lease_token != lease_token:
@@ -640,8 +651,11 @@ def request_cancel(tx: Tx, ws_id: str, execution_id: str, now: datetime) -> Exec
     """Cancel a queued execution now; ask the runtime of a running one to kill it."""
     conn = tx.conn
     row = conn.execute(
-        select(executions).where(
-            executions.c.id == execution_id, executions.c.workspace_id == ws_id
+        _locked(
+            conn,
+            select(executions).where(
+                executions.c.id == execution_id, executions.c.workspace_id == ws_id
+            ),
         )
     ).first()
     if row is None:
@@ -665,8 +679,13 @@ def request_cancel(tx: Tx, ws_id: str, execution_id: str, now: datetime) -> Exec
 
 
 def reclaim_expired(tx: Tx, now: datetime, limit: int = 100) -> list[tuple[str, Status]]:
-    """End expired leases: retry, cancel (if asked) or fail with RUNTIME_LOST."""
-    rows = tx.conn.execute(
+    """End expired leases: retry, cancel (if asked) or fail with RUNTIME_LOST.
+
+    On PostgreSQL a lease that a heartbeat, report or cancel is writing right now
+    is skipped (the next sweep sees how it ended); one reclaimed here is locked
+    until the sweep commits, so none of those can act on it meanwhile.
+    """
+    q = (
         select(executions)
         .where(
             executions.c.status == Status.RUNNING.value,
@@ -674,7 +693,10 @@ def reclaim_expired(tx: Tx, now: datetime, limit: int = 100) -> list[tuple[str, 
         )
         .order_by(executions.c.lease_expires_at)
         .limit(limit)
-    ).all()
+    )
+    if tx.conn.dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    rows = tx.conn.execute(q).all()
     out = []
     for row in rows:
         out.append((row.id, _transition(tx, row, Event.LOSE, now, lease_token=row.lease_token)))
