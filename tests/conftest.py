@@ -7,7 +7,9 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, create_engine, text
@@ -15,7 +17,13 @@ from sqlalchemy import Engine, create_engine, text
 from runplane.store import sealing
 from runplane.store.database import create_sqlalchemy_engine
 from runplane.store.migrate import upgrade
-from tests.support import ServerFactory, postgres_available, postgres_url
+from tests.support import (
+    RemoteRuntime,
+    Server,
+    ServerFactory,
+    postgres_available,
+    postgres_url,
+)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -89,3 +97,38 @@ def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
         yield factory.start
     finally:
         factory.stop_all()
+
+
+@pytest.fixture
+def runtimes(tmp_path: Path) -> Iterator[Any]:
+    """Start remote runtimes: `runtimes(srv, token, *args)`; killed at the end."""
+    started: list[RemoteRuntime] = []
+
+    def start(srv: Server, token: str, *args: str) -> RemoteRuntime:
+        data = tmp_path / f"runtime-{len(started)}"
+        data.mkdir()
+        rt = RemoteRuntime(srv, token, data, *args)
+        started.append(rt)
+        return rt
+
+    yield start
+    for rt in started:
+        rt.stop()
+
+
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    """A database URL for servers: a fresh PostgreSQL schema of its own, dropped after."""
+    reason = postgres_available()
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
+        pytest.skip(f"PostgreSQL not reachable: {reason}")
+    schema = f"e2e_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url(), autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{postgres_url()}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(postgres_url(), autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

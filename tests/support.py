@@ -231,3 +231,46 @@ def wait_terminal(client: httpx.Client, execution_id: str, timeout: float = 60) 
             return doc
         if time.monotonic() > deadline:
             raise AssertionError(f"execution still {doc['status']} after {timeout} s")
+
+
+class RemoteRuntime:
+    """A `runplane runtime` subprocess (its own session: signals reach it alone)."""
+
+    def __init__(self, srv: Server, token: str, data_dir: Path, *args: str) -> None:
+        self.log_path = data_dir / "runtime.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RUNPLANE_")}
+        env["RUNPLANE_CONFIG"] = str(data_dir / "no-config.toml")
+        cmd = [
+            sys.executable,
+            "-m",
+            "runplane.cli.main",
+            "runtime",
+            "--server",
+            srv.base,
+            "--token",
+            token,
+            "--data-dir",
+            str(data_dir),
+            *args,
+        ]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def runtime_token(admin: httpx.Client, name: str, environment: str = "production") -> str:
+    r = admin.post(
+        "/api/v1/tokens",
+        json={"name": name, "scopes": ["runtime"], "environments": [environment]},
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["token"])

@@ -4,24 +4,19 @@ runtime's death takes its executions' process groups with it."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.support import (
-    Server,
     ServerFactory,
     deploy,
     make_process,
     pid_alive,
+    runtime_token,
     wait_terminal,
     wait_until,
 )
@@ -66,66 +61,6 @@ entrypoint = "main:main"
 type = "string"
 required = true
 """
-
-
-class RemoteRuntime:
-    """A `runplane runtime` subprocess (its own session: signals reach it alone)."""
-
-    def __init__(self, srv: Server, token: str, data_dir: Path, *args: str) -> None:
-        self.log_path = data_dir / "runtime.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RUNPLANE_")}
-        env["RUNPLANE_CONFIG"] = str(data_dir / "no-config.toml")
-        cmd = [
-            sys.executable,
-            "-m",
-            "runplane.cli.main",
-            "runtime",
-            "--server",
-            srv.base,
-            "--token",
-            token,
-            "--data-dir",
-            str(data_dir),
-            *args,
-        ]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-@pytest.fixture
-def runtimes(tmp_path: Path) -> Iterator[Any]:
-    """Start remote runtimes: `runtimes(srv, token, *args)`; killed at the end."""
-    started: list[RemoteRuntime] = []
-
-    def start(srv: Server, token: str, *args: str) -> RemoteRuntime:
-        data = tmp_path / f"runtime-{len(started)}"
-        data.mkdir()
-        rt = RemoteRuntime(srv, token, data, *args)
-        started.append(rt)
-        return rt
-
-    yield start
-    for rt in started:
-        rt.stop()
-
-
-def runtime_token(admin: httpx.Client, name: str, environment: str = "production") -> str:
-    r = admin.post(
-        "/api/v1/tokens",
-        json={"name": name, "scopes": ["runtime"], "environments": [environment]},
-    )
-    assert r.status_code == 201, r.text
-    return str(r.json()["token"])
 
 
 def listed(admin: httpx.Client, name: str) -> dict[str, Any] | None:
