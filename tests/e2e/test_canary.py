@@ -75,6 +75,40 @@ def test_canaries_appear_nowhere(start_server: ServerFactory, tmp_path: Path) ->
             )
         )
         keep(anon.get("/api/v1/executions", headers={"Authorization": f"Bearer {api_token}0"}))
+        # the vendor surfaces: a Robocorp work item payload, a Boomi property, MuleSoft
+        robo = "/process-v1/workspaces/default/processes/vault"
+        rc = {"Authorization": f"RC-WSKEY {api_token}"}
+        run = keep(anon.post(f"{robo}/runs", json={"password": CANARY_INPUT}, headers=rc)).json()
+        item = keep(
+            anon.post(
+                f"{robo}/work-items", json={"payload": {"password": CANARY_INPUT}}, headers=rc
+            )
+        ).json()
+        keep(anon.get(f"{robo}/work-items/{item['id']}?includeData=true", headers=rc))
+        keep(anon.get(f"{robo}/runs/{run['id']}/work-items?includeData=true", headers=rc))
+        keep(
+            anon.post(
+                "/api/rest/v1/default/ExecutionRequest",
+                json={
+                    "atomId": "production",
+                    "processId": "vault",
+                    "DynamicProcessProperties": {
+                        "DynamicProcessProperty": [{"name": "password", "value": CANARY_INPUT}]
+                    },
+                },
+                auth=("BOOMI_TOKEN.ops@example.com", api_token),
+            )
+        )
+        keep(
+            anon.put(
+                "/mulesoft/rpa/api/v2/processes/vault/executions",
+                json={"executionId": "canary", "inputArguments": {"password": CANARY_INPUT}},
+                headers={"Authorization": f"Bearer {api_token}"},
+            )
+        )
+    with srv.client() as admin:
+        for listed in admin.get("/api/v1/executions", params={"process": "vault"}).json()["items"]:
+            assert wait_terminal(admin, listed["id"])["status"] == "succeeded"
     srv.stop()
 
     canaries = [CANARY_INPUT, CANARY_DEFAULT, api_token, secret]
