@@ -310,3 +310,28 @@ def test_a_runtime_cut_off_from_the_server_kills_its_work_before_the_lease_ends(
     with srv.client() as admin:
         lost = wait_terminal(admin, hung["id"], timeout=30)
     assert lost["status"] == "failed" and lost["error"]["code"] == "RUNTIME_LOST"
+
+
+def test_a_claim_sent_again_gets_the_lease_it_took(start_server: ServerFactory) -> None:
+    """A claim whose answer was lost is sent again under its claim id: it gets the same
+    lease back, not a second execution (and the first is not stranded)."""
+    srv = start_server.start("--slots", "0")
+    with srv.client() as admin:
+        token = runtime_token(admin, "again")
+        first = admin.post("/api/v1/processes/hello/executions", json={}).json()
+        second = admin.post("/api/v1/processes/hello/executions", json={}).json()
+    with srv.client(token=token) as rt:
+        runtime = rt.post(
+            "/api/v1/runtimes", json={"name": "again", "environment": "production", "slots": 2}
+        ).json()
+        url = f"/api/v1/runtimes/{runtime['id']}/claims"
+        claim = rt.post(url, params={"wait": 5, "claimId": "c-1"}).json()
+        again = rt.post(url, params={"wait": 5, "claimId": "c-1"}).json()
+        assert again == claim and claim["executionId"] == first["id"]
+        other = rt.post(url, params={"wait": 5, "claimId": "c-2"}).json()
+        assert other["executionId"] == second["id"]
+        lease = f"/api/v1/leases/{first['id']}/report"
+        done = rt.post(lease, json={"leaseToken": claim["leaseToken"], "status": "succeeded"})
+        assert done.status_code == 200, done.text
+        # once the attempt ended, the old claim id holds nothing: a new claim waits
+        assert rt.post(url, params={"wait": 0.2, "claimId": "c-1"}).status_code == 204

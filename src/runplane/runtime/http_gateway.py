@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -115,12 +116,13 @@ class HttpGateway:
         )
 
     async def claim(self, runtime: Runtime, wait_seconds: float) -> Claim | None:
+        # Sent again under the same claim id, a claim whose answer was lost gets the
+        # lease it took back, so retrying never strands a lease.
         response = await self._request(
             "POST",
             f"/runtimes/{runtime.id}/claims",
-            params={"wait": wait_seconds},
+            params={"wait": wait_seconds, "claimId": uuid.uuid4().hex},
             timeout=wait_seconds + CLAIM_TIMEOUT_MARGIN_SECONDS,
-            retry=False,
         )
         if response.status_code == 204:
             return None

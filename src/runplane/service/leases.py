@@ -106,12 +106,19 @@ async def list_runtimes(ctx: Context, who: Principal) -> list[Runtime]:
 
 
 async def claim(
-    ctx: Context, runtime: Runtime, wait_seconds: float, *, remote: bool = False
+    ctx: Context,
+    runtime: Runtime,
+    wait_seconds: float,
+    *,
+    remote: bool = False,
+    claim_id: str | None = None,
 ) -> Claim | None:
     """Lease the next claimable execution, waiting up to `wait_seconds` for one.
 
     A remote runtime's long poll also ends (empty) once the runtime says it is
-    draining, so a runtime shutting down is not held by its own claim.
+    draining, so a runtime shutting down is not held by its own claim. A claim
+    sent again with the same `claim_id` (its answer was lost on the way) gets
+    the lease it already took, while it is held, instead of a second one.
     """
     env_ids = None if runtime.environment_id is None else [runtime.environment_id]
     deadline = time.monotonic() + wait_seconds
@@ -120,8 +127,12 @@ async def claim(
             ttl = ctx.settings.lease_ttl_seconds
 
             def op(tx: Tx, ttl: float = ttl) -> Claim | None:
+                if claim_id is not None:  # this claim, sent again, may hold a lease already
+                    held = store.find_claim(tx.conn, runtime.id, claim_id)
+                    if held is not None:
+                        return held
                 now = database_now(tx.conn, ctx.clock)
-                return store.claim_next(tx, runtime.id, env_ids, now, ttl)
+                return store.claim_next(tx, runtime.id, env_ids, now, ttl, claim_id)
 
             got = await ctx.db.write(op)
             remaining = deadline - time.monotonic()
@@ -135,7 +146,11 @@ async def claim(
 
 
 async def claim_for(
-    ctx: Context, who: Principal, runtime_id: str, wait_seconds: float
+    ctx: Context,
+    who: Principal,
+    runtime_id: str,
+    wait_seconds: float,
+    claim_id: str | None = None,
 ) -> Claim | None:
     """A remote runtime's claim: its own runtime, in its environment (long poll)."""
     who.require(Scope.RUNTIME)
@@ -143,7 +158,7 @@ async def claim_for(
     if runtime.state != "online":
         return None  # draining or offline: no new work
     wait = max(0.0, min(wait_seconds, ctx.settings.max_wait_seconds))
-    return await claim(ctx, runtime, wait, remote=True)
+    return await claim(ctx, runtime, wait, remote=True, claim_id=claim_id)
 
 
 async def heartbeat(

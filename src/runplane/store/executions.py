@@ -465,6 +465,7 @@ def claim_next(
     environment_ids: list[str] | None,
     now: datetime,
     lease_ttl_seconds: float,
+    claim_id: str | None = None,
 ) -> Claim | None:
     """Lease the oldest claimable execution to a runtime, or None when there is none.
 
@@ -524,6 +525,7 @@ def claim_next(
             now,
             values={
                 "runtime_id": runtime_id,
+                "claim_id": claim_id,
                 "lease_token": token,
                 "lease_expires_at": expires,
                 "started_at": now,
@@ -532,31 +534,57 @@ def claim_next(
                 "error_message": None,
             },
         )
-        row = conn.execute(
-            select(
-                executions.c.inputs,
-                executions.c.secret_inputs,
-                executions.c.timeout_seconds,
-                executions.c.version_id,
-                process_versions.c.content_hash,
-                process_versions.c.spec,
-            )
-            .join(process_versions, process_versions.c.id == executions.c.version_id)
-            .where(executions.c.id == cand.id)
-        ).one()
-        return Claim(
-            execution_id=cand.id,
-            attempt=cand.attempt,
-            lease_token=token,
-            lease_expires_at=expires,
-            version_id=row.version_id,
-            content_hash=row.content_hash,
-            spec=row.spec,
-            inputs={**row.inputs, **row.secret_inputs},
-            secret_names=tuple(sorted(row.secret_inputs)),
-            timeout_seconds=row.timeout_seconds,
-        )
+        return _claim(conn, cand.id, cand.attempt, token, expires)
     return None
+
+
+def _claim(
+    conn: Connection, execution_id: str, attempt: int, token: int, expires: datetime
+) -> Claim:
+    """What a runtime needs to run a leased attempt."""
+    row = conn.execute(
+        select(
+            executions.c.inputs,
+            executions.c.secret_inputs,
+            executions.c.timeout_seconds,
+            executions.c.version_id,
+            process_versions.c.content_hash,
+            process_versions.c.spec,
+        )
+        .join(process_versions, process_versions.c.id == executions.c.version_id)
+        .where(executions.c.id == execution_id)
+    ).one()
+    return Claim(
+        execution_id=execution_id,
+        attempt=attempt,
+        lease_token=token,
+        lease_expires_at=expires,
+        version_id=row.version_id,
+        content_hash=row.content_hash,
+        spec=row.spec,
+        inputs={**row.inputs, **row.secret_inputs},
+        secret_names=tuple(sorted(row.secret_inputs)),
+        timeout_seconds=row.timeout_seconds,
+    )
+
+
+def find_claim(conn: Connection, runtime_id: str, claim_id: str) -> Claim | None:
+    """The lease a claim with this id already took, while it is still held, or None."""
+    row = conn.execute(
+        select(
+            executions.c.id,
+            executions.c.attempt,
+            executions.c.lease_token,
+            executions.c.lease_expires_at,
+        ).where(
+            executions.c.runtime_id == runtime_id,
+            executions.c.claim_id == claim_id,
+            executions.c.status == Status.RUNNING.value,
+        )
+    ).first()
+    if row is None:
+        return None
+    return _claim(conn, row.id, row.attempt, row.lease_token, row.lease_expires_at)
 
 
 def _locked(conn: Connection, q: Select[Any]) -> Select[Any]:

@@ -166,6 +166,9 @@ executions = Table(
     Column("error_message", Text, nullable=True),
     Column("runtime_id", ID, nullable=True),
     Column("lease_token", Integer, nullable=False),
+    # the runtime's id for the claim that leased this attempt: a claim sent again
+    # (its answer was lost) gets the same lease back instead of a second one
+    Column("claim_id", String(64), nullable=True),
     Column("lease_expires_at", UTCDateTime, nullable=True),
     Column("cancel_requested", Boolean, nullable=False),
     Column("run_after", UTCDateTime, nullable=False),

@@ -110,9 +110,17 @@ async def claim(
     ctx: Ctx,
     who: Who,
     wait: float = Query(default=CLAIM_WAIT_DEFAULT_SECONDS, ge=0, le=300),
+    claim_id: str | None = Query(
+        default=None,
+        alias="claimId",
+        min_length=1,
+        max_length=64,
+        description="The runtime's id for this claim: sent again (its answer was lost), "
+        "it gets the lease it already took instead of a second one.",
+    ),
 ) -> Response:
     """Lease the next execution of the runtime's environment; holds up to `wait` seconds."""
-    got = await leases.claim_for(ctx, who, runtime_id, wait)
+    got = await leases.claim_for(ctx, who, runtime_id, wait, claim_id)
     if got is None:
         return Response(status_code=204)
     return JSON(render.claim(got), headers=_NO_STORE)
