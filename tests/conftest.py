@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, create_engine, text
@@ -28,11 +29,7 @@ def sealing_key() -> None:
 def backend(request: pytest.FixtureRequest) -> str:
     """Each store test runs on SQLite and on PostgreSQL."""
     if request.param == "postgres":
-        reason = postgres_available()
-        if reason:
-            if os.environ.get("CI", "").lower() == "true":
-                pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
-            pytest.skip(f"PostgreSQL not reachable: {reason}")
+        require_postgres()
     return str(request.param)
 
 
@@ -69,6 +66,35 @@ def engine(backend: str, tmp_path: Path) -> Iterator[Engine]:
     """A migrated, isolated database on the parametrized backend."""
     with isolated_engine(backend, tmp_path) as eng:
         yield eng
+
+
+def require_postgres() -> None:
+    """Skip when PostgreSQL is not reachable; under CI=true, fail instead."""
+    reason = postgres_available()
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
+        pytest.skip(f"PostgreSQL not reachable: {reason}")
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A fresh, empty PostgreSQL schema (dropped afterwards)."""
+    require_postgres()
+    schema = f"e2e_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url(), autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(postgres_url(), autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def pg_schema_url(pg_schema: str) -> str:
+    """The URL of a database whose tables live in a fresh schema (search_path)."""
+    return f"{postgres_url()}?options=-csearch_path%3D{pg_schema}"
 
 
 @pytest.fixture

@@ -2,41 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from tests.support import (
-    ServerFactory,
-    deploy,
-    make_process,
-    postgres_available,
-    postgres_url,
-    wait_terminal,
-)
+from tests.support import ServerFactory, deploy, make_process, wait_terminal
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def pg_schema_url() -> Iterator[str]:
-    reason = postgres_available()
-    if reason:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
-        pytest.skip(f"PostgreSQL not reachable: {reason}")
-    schema = f"e2e_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url(), autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{postgres_url()}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(postgres_url(), autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def test_server_on_postgres_runs_the_seed_flow(
