@@ -8,6 +8,7 @@ import concurrent.futures
 import statistics
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,29 @@ def test_long_polls_on_one_replica_wake_when_another_accepts_or_finishes(
     assert_prompt(claims)
     assert_prompt(waits)
     assert "notification listener lost its connection" in a.log()
+
+
+def test_a_wait_on_an_api_replica_returns_as_soon_as_another_node_runs_the_execution(
+    start_server: ServerFactory, pg_schema_url: str, tmp_path: Path
+) -> None:
+    [a] = start_replicas(start_server, pg_schema_url, 1)
+    key = a.env["RUNPLANE_SECRET_KEY"]
+    runner = start_server.start(
+        "--slots", "1", "--database-url", pg_schema_url, env={"RUNPLANE_SECRET_KEY": key}
+    )
+    assert runner.port != a.port
+    lags = []
+    with a.client() as on_a:
+        deploy(on_a, make_process(tmp_path, "noop", manifest=NOOP_MANIFEST, code=NOOP))
+        for _ in range(ROUNDS):
+            r = on_a.post("/api/v1/processes/noop/executions", params={"wait": 20}, json={})
+            answered = time.time()
+            assert r.status_code == 201 and r.json()["status"] == "succeeded", r.text
+            # finishedAt is PostgreSQL's clock, on this machine
+            finished = datetime.fromisoformat(r.json()["finishedAt"]).timestamp()
+            lags.append(answered - finished)
+    print(f"\nwith NOTIFY: run on the runtime node → ?wait on A answered {ms(lags)}")
+    assert_prompt(lags)
 
 
 def test_a_deploy_through_one_replica_reaches_triggers_on_another_at_once(
