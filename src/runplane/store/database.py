@@ -202,25 +202,18 @@ class Database:
             return
         conn = await asyncio.to_thread(self.engine.connect)
         try:
-            await asyncio.to_thread(self._start_lock, conn, True)
-            try:
-                yield
-            finally:
-                await asyncio.to_thread(self._start_lock, conn, False)
+            await asyncio.to_thread(self._take_start_lock, conn)
+            yield
         finally:
+            # Closing the session releases its lock, whatever happened; the
+            # connection never goes back to the pool still holding it.
+            await asyncio.to_thread(conn.invalidate)
             await asyncio.to_thread(conn.close)
 
     @staticmethod
-    def _start_lock(conn: Connection, take: bool) -> None:
-        if take:
-            lock_schema(conn, START_LOCK_KEY, session=True)
-        else:
-            conn.execute(
-                select(
-                    func.pg_advisory_unlock(START_LOCK_KEY, func.hashtext(func.current_schema()))
-                )
-            )
-        conn.commit()
+    def _take_start_lock(conn: Connection) -> None:
+        lock_schema(conn, START_LOCK_KEY, session=True)
+        conn.commit()  # the session keeps the lock; no transaction stays open
 
     async def enable_notify(
         self, deliver: Callable[[list[DomainEvent]], None], on_connect: Callable[[], None]
