@@ -36,11 +36,7 @@ def sealing_key() -> None:
 def backend(request: pytest.FixtureRequest) -> str:
     """Each store test runs on SQLite and on PostgreSQL."""
     if request.param == "postgres":
-        reason = postgres_available()
-        if reason:
-            if os.environ.get("CI", "").lower() == "true":
-                pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
-            pytest.skip(f"PostgreSQL not reachable: {reason}")
+        require_postgres()
     return str(request.param)
 
 
@@ -79,6 +75,35 @@ def engine(backend: str, tmp_path: Path) -> Iterator[Engine]:
         yield eng
 
 
+def require_postgres() -> None:
+    """Skip when PostgreSQL is not reachable; under CI=true, fail instead."""
+    reason = postgres_available()
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
+        pytest.skip(f"PostgreSQL not reachable: {reason}")
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A fresh, empty PostgreSQL schema (dropped afterwards)."""
+    require_postgres()
+    schema = f"e2e_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url(), autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(postgres_url(), autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def pg_schema_url(pg_schema: str) -> str:
+    """The URL of a database whose tables live in a fresh schema (search_path)."""
+    return f"{postgres_url()}?options=-csearch_path%3D{pg_schema}"
+
+
 @pytest.fixture
 def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
     """A factory of real `runplane serve` processes on free loopback ports; stops them all."""
@@ -114,21 +139,3 @@ def runtimes(tmp_path: Path) -> Iterator[Any]:
     yield start
     for rt in started:
         rt.stop()
-
-
-@pytest.fixture
-def pg_schema_url() -> Iterator[str]:
-    """A database URL for servers: a fresh PostgreSQL schema of its own, dropped after."""
-    reason = postgres_available()
-    if reason:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
-        pytest.skip(f"PostgreSQL not reachable: {reason}")
-    schema = f"e2e_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url(), autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{postgres_url()}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(postgres_url(), autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

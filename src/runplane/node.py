@@ -1,4 +1,4 @@
-"""A runplane node: the database, the sweeper, the embedded runtime and the demo.
+"""A runplane node: the database, its listener, the sweeper, the embedded runtime, the demo.
 
 Started and stopped by the ASGI lifespan, so a test can run a whole node with
 `create_app(settings)` and one server.
@@ -47,7 +47,8 @@ class Node:
         return self._ctx
 
     async def start(self) -> None:
-        """Migrate, bootstrap, deploy the demo, start the sweeper and the embedded runtime."""
+        """Migrate, listen (PostgreSQL), bootstrap, deploy the demo, start the sweeper and
+        the embedded runtime."""
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
         sealing.use_key(
@@ -56,21 +57,27 @@ class Node:
             else sealing.load_or_create_key_file(s.data_dir)
         )
         db = Database(s.resolved_database_url)
-        await asyncio.to_thread(db.migrate)
-        db.start()
-        ctx = Context(
-            db=db,
-            settings=s,
-            limiter=FailureLimiter(s.auth_failure_limit, s.auth_failure_window_seconds),
-        )
-        db.on_events = ctx.publish
-        ctx.workspace_id = await db.write(lambda tx: catalog.bootstrap(tx, ctx.clock()))
-        self._ctx = ctx
-        configured = s.admin_token.get_secret_value() if s.admin_token else None
-        self.new_admin_token = await credentials.bootstrap_admin(ctx, configured)
-        if s.demo:
-            await demo.install(ctx)
-            self.demo_ready = await demo.is_deployed(ctx)
+        # Replicas starting together take turns from migration to demo.
+        async with db.starting():
+            await asyncio.to_thread(db.migrate)
+            db.start()
+            ctx = Context(
+                db=db,
+                settings=s,
+                limiter=FailureLimiter(s.auth_failure_limit, s.auth_failure_window_seconds),
+            )
+            db.on_events = ctx.publish
+            if s.notify:
+                listener = await db.enable_notify(ctx.publish, ctx.resync)
+                if listener is not None:
+                    self._tasks.append(asyncio.create_task(listener.run(), name="listener"))
+            ctx.workspace_id = await db.write(lambda tx: catalog.bootstrap(tx, ctx.clock()))
+            self._ctx = ctx
+            configured = s.admin_token.get_secret_value() if s.admin_token else None
+            self.new_admin_token = await credentials.bootstrap_admin(ctx, configured)
+            if s.demo:
+                await demo.install(ctx)
+                self.demo_ready = await demo.is_deployed(ctx)
         self._tasks.append(asyncio.create_task(self._sweep_forever(), name="sweeper"))
         if s.slots > 0:
             self.agent = Agent(

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
     drain_timeout_seconds: float = Field(default=10.0, ge=0)
     max_wait_seconds: float = Field(default=60.0, gt=0)
+    # PostgreSQL: wake other replicas by LISTEN/NOTIFY (off: they poll each second,
+    # e.g. behind a transaction-pooling proxy that cannot hold a LISTEN)
+    notify: bool = True
     log_level: str = "info"
     access_log: bool = False  # one line per request on stderr, credentials redacted
     telemetry: bool = False  # FastAPI's OpenTelemetry spans/metrics/logs (needs a provider)

@@ -6,12 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import (
-    ServerFactory,
-    deploy,
-    make_process,
-    wait_terminal,
-)
+from tests.support import ServerFactory, deploy, make_process, wait_terminal
 
 pytestmark = pytest.mark.postgres
 

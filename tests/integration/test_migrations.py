@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import uuid
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -76,3 +78,18 @@ def test_migrations_build_exactly_the_tables_of_schema_py(backend: str, tmp_path
             with admin.begin() as conn:
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
+
+
+@pytest.mark.postgres
+def test_concurrent_migrations_of_a_fresh_schema_take_turns(pg_schema_url: str) -> None:
+    # Replicas starting together: without the advisory lock they race to create tables.
+    engines = [create_sqlalchemy_engine(pg_schema_url) for _ in range(3)]
+    try:
+        with concurrent.futures.ThreadPoolExecutor(len(engines)) as pool:
+            for f in [pool.submit(upgrade, e) for e in engines]:
+                f.result(timeout=60)
+        with engines[0].connect() as conn:
+            assert conn.scalar(text("SELECT count(*) FROM alembic_version")) == 1
+    finally:
+        for e in engines:
+            e.dispose()

@@ -49,3 +49,10 @@ class Context:
         self.targets.observe(events)
         self.principals.observe(events)
         self.hub.publish(events)
+
+    def resync(self) -> None:
+        """After events may have been missed (the listener reconnected): drop every
+        cached entry and wake every waiter to re-read."""
+        self.targets.clear()
+        self.principals.clear()
+        self.hub.wake_all()

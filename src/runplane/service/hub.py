@@ -2,8 +2,8 @@
 
 The database gateway calls `publish` on the event loop after each commit.
 A lost or missed wake-up only delays: every waiter re-reads the database and
-waits with a timeout. (Across replicas, PostgreSQL LISTEN/NOTIFY will feed
-the same hub.)
+waits with a timeout. On PostgreSQL the events other replicas committed arrive
+by LISTEN/NOTIFY (`store.notify`) and are published here the same way.
 """
 
 from __future__ import annotations
@@ -38,6 +38,15 @@ class Hub:
             elif isinstance(ev, WorkAvailable):
                 for w in self._work_waiters:
                     w.set()
+
+    def wake_all(self) -> None:
+        """Wake every waiter (events may have been missed); each re-reads and waits again."""
+        for table in (self._execution_waiters, self._log_waiters):
+            for waiters in table.values():
+                for w in waiters:
+                    w.set()
+        for w in self._work_waiters:
+            w.set()
 
     @contextlib.asynccontextmanager
     async def execution_changes(self, execution_id: str) -> AsyncIterator[asyncio.Event]:

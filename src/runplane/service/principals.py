@@ -16,9 +16,9 @@ class PrincipalCache:
     """digest → principal, briefly, so a request's credential check costs no query.
 
     Dropped whole when any credential is revoked or rotated through this server
-    (`CredentialsChanged`, delivered before that call answers); entries live at
-    most PRINCIPAL_TTL_SECONDS, which bounds changes made through another replica
-    and expiry.
+    (`CredentialsChanged`, delivered before that call answers) or, on PostgreSQL,
+    through another replica (the same event by LISTEN/NOTIFY); entries live at
+    most PRINCIPAL_TTL_SECONDS, which bounds expiry and lost notifications.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -36,6 +36,11 @@ class PrincipalCache:
             self._items = {}
         self._items[digest] = (self._clock() + PRINCIPAL_TTL_SECONDS, principal)
 
+    def clear(self) -> None:
+        """Drop every entry."""
+        self._items = {}
+
     def observe(self, events: list[DomainEvent]) -> None:
+        """Drop everything when a credential was revoked or rotated."""
         if any(isinstance(ev, CredentialsChanged) for ev in events):
             self._items = {}

@@ -5,8 +5,9 @@ and parsing them per trigger was the largest cost of accepting one
 (docs/benchmarks.md), so they are cached per (workspace, process, environment).
 An entry is dropped as soon as a deploy or undeploy of that process commits
 (`CatalogChanged`, delivered before the deploy's own response), and lives at
-most TARGET_TTL_SECONDS in any case, which bounds staleness for changes made
-through another replica.
+most TARGET_TTL_SECONDS in any case. Deploys through another replica on
+PostgreSQL arrive as the same event by LISTEN/NOTIFY; the TTL bounds staleness
+should a notification be lost.
 """
 
 from __future__ import annotations
@@ -74,6 +75,10 @@ class TargetCache:
             self._items = {}
         self._items[key] = (now + TARGET_TTL_SECONDS, target)
         return target
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        self._items = {}
 
     def observe(self, events: list[DomainEvent]) -> None:
         """Drop the entries of every process whose deployments changed."""

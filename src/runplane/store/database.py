@@ -14,16 +14,20 @@ PostgreSQL is a network server: its batches run on one writer thread so that
 round trips never block the loop.
 
 Events a write emits (`Tx.emit`) are delivered to `on_events` on the event
-loop after the commit, never for a rolled-back write.
+loop after the commit, never for a rolled-back write. On PostgreSQL the batch
+also NOTIFYs them inside its transaction, for the other replicas
+(`store.notify`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
+import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +41,8 @@ from sqlalchemy.engine import make_url
 
 from runplane.domain import errors
 from runplane.domain.events import DomainEvent
+from runplane.store import notify
+from runplane.store.migrate import lock_schema
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,7 @@ T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 READ_THREADS = 4
 MAX_BATCH_WRITES = 256
+START_LOCK_KEY = 0x52505354  # "RPST": one node of an installation starts at a time
 _STOP = object()
 
 
@@ -176,12 +183,54 @@ class Database:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.batches = 0
         self.writes = 0
+        self.node_id = secrets.token_hex(8)  # tells this node's notifications from others'
+        self.notify_channel: str | None = None  # set by enable_notify (PostgreSQL only)
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (safe to call at every start)."""
         from runplane.store.migrate import upgrade
 
         upgrade(self.engine)
+
+    @contextlib.asynccontextmanager
+    async def starting(self) -> AsyncIterator[None]:
+        """Held while a node migrates and bootstraps: on PostgreSQL a session advisory
+        lock per schema, so replicas starting together take turns (the first creates
+        the default workspace and admin, the others find them)."""
+        if self.dialect != "postgresql":
+            yield
+            return
+        conn = await asyncio.to_thread(self.engine.connect)
+        try:
+            await asyncio.to_thread(self._take_start_lock, conn)
+            yield
+        finally:
+            # Closing the session releases its lock, whatever happened; the
+            # connection never goes back to the pool still holding it.
+            await asyncio.to_thread(conn.invalidate)
+            await asyncio.to_thread(conn.close)
+
+    @staticmethod
+    def _take_start_lock(conn: Connection) -> None:
+        lock_schema(conn, START_LOCK_KEY, session=True)
+        conn.commit()  # the session keeps the lock; no transaction stays open
+
+    async def enable_notify(
+        self, deliver: Callable[[list[DomainEvent]], None], on_connect: Callable[[], None]
+    ) -> notify.Listener | None:
+        """On PostgreSQL: NOTIFY other replicas of this node's events from now on, and
+        return the listener that hands theirs to `deliver` (the caller runs it);
+        on SQLite (one node) None."""
+        if self.dialect != "postgresql":
+            return None
+        self.notify_channel = await self.read(notify.channel_name)
+        return notify.Listener(
+            notify.conninfo(self.engine.url),
+            self.notify_channel,
+            self.node_id,
+            deliver=deliver,
+            on_connect=on_connect,
+        )
 
     def start(self) -> None:
         """Start writing; call from the event loop that will await writes."""
@@ -312,6 +361,10 @@ class Database:
                     continue
                 sp.commit()
                 w.events = tx.events
+            if self.notify_channel is not None:
+                events = [ev for w in batch for ev in w.events]
+                if events:  # inside the transaction: sent if, and only when, it commits
+                    notify.send(conn, self.notify_channel, self.node_id, events)
 
     @staticmethod
     def _fail(batch: list[_Write], exc: Exception) -> None:
