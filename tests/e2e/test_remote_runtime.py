@@ -335,3 +335,41 @@ def test_a_claim_sent_again_gets_the_lease_it_took(start_server: ServerFactory) 
         assert done.status_code == 200, done.text
         # once the attempt ended, the old claim id holds nothing: a new claim waits
         assert rt.post(url, params={"wait": 0.2, "claimId": "c-1"}).status_code == 204
+
+
+def test_a_drain_that_times_out_hands_the_lease_back_at_once(
+    start_server: ServerFactory, runtimes: Any, tmp_path: Path
+) -> None:
+    """SIGTERM with a short drain timeout: the hung attempt is killed and its lease handed
+    back, so the execution is retried without waiting for the lease to lapse."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    srv = start_server.start("--slots", "0", env={"RUNPLANE_LEASE_TTL_SECONDS": "30"})
+    with srv.client() as admin:
+        manifest = MARKS_MANIFEST.replace(
+            'entrypoint = "main:main"', 'entrypoint = "main:main"\nretries = 1'
+        )
+        folder = make_process(tmp_path, "hanger", manifest=manifest, code=HANGER)
+        deploy(admin, folder)
+        token = runtime_token(admin, "handing")
+        rt = runtimes(
+            srv, token, "--environment", "production", "--slots", "1", "--drain-timeout", "1"
+        )
+        hung = admin.post(
+            "/api/v1/processes/hanger/executions", json={"inputArguments": {"marks": str(marks)}}
+        ).json()
+        pids_file = marks / "hanger.pids"
+        wait_until(pids_file.exists, timeout=20)
+        pids = [int(p) for p in pids_file.read_text().split()]
+        rt.proc.send_signal(signal.SIGTERM)
+        assert rt.proc.wait(timeout=20) == 0
+        assert not any(pid_alive(p) for p in pids)
+        # handed back: queued again as attempt 2 long before the 30 s lease could lapse
+        again = wait_until(
+            lambda: (
+                (e := admin.get(f"/api/v1/executions/{hung['id']}").json())["attempt"] == 2 and e
+            ),
+            timeout=10,
+        )
+        assert again["status"] == "queued"
+        admin.post(f"/api/v1/executions/{hung['id']}/cancel")

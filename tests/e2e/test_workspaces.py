@@ -35,6 +35,7 @@ BODIES: dict[tuple[str, str], Any] = {
         "inputArguments": {},
     },
     ("POST", "/api/v1/leases/{execution_id}/heartbeat"): {"leaseToken": 1},
+    ("POST", "/api/v1/leases/{execution_id}/release"): {"leaseToken": 1},
     ("POST", "/api/v1/leases/{execution_id}/logs"): {"leaseToken": 1, "attempt": 1, "text": "x"},
     ("POST", "/api/v1/leases/{execution_id}/report"): {"leaseToken": 1, "status": "succeeded"},
 }

@@ -28,6 +28,8 @@ CLAIM_WAIT_SECONDS = 30.0
 LOG_FLUSH_SECONDS = 0.2
 LOG_FLUSH_BYTES = 64 * 1024
 REPORT_ATTEMPTS = 5
+HAND_BACK_SECONDS = 10.0  # after a drain timeout: to kill the attempts and tell the server
+HANDED_BACK = "handed back"
 # A runtime that could not renew a lease for this fraction of its TTL kills the
 # process itself: by the time the server could give the execution to another
 # runtime (at the lease's expiry), this attempt is dead, so attempts never overlap.
@@ -108,6 +110,7 @@ class Agent:
         self._free = asyncio.Semaphore(slots)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
+        self._hand_back = asyncio.Event()  # the drain timed out: kill and hand leases back
         self._bundle_locks: dict[str, asyncio.Lock] = {}
 
     async def run(self) -> None:
@@ -179,18 +182,22 @@ class Agent:
         return None
 
     async def drain(self, timeout_seconds: float) -> None:
-        """Stop claiming; let running executions finish for up to `timeout_seconds`, then
-        kill them. Their leases expire and the server retries or fails them."""
+        """Stop claiming; let running executions finish for up to `timeout_seconds`; then
+        kill the rest and hand their leases back (retried at once elsewhere, or failed
+        with RUNTIME_LOST when no retry is left), rather than let the leases lapse."""
         self._stopping.set()
         if self.runtime is not None:
             with contextlib.suppress(Exception):
                 await self.gateway.touch(self.runtime, "draining")
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_seconds)
-            for task in pending:
-                task.cancel()
             if pending:
-                await asyncio.wait(pending)
+                self._hand_back.set()
+                _, stuck = await asyncio.wait(pending, timeout=HAND_BACK_SECONDS)
+                for task in stuck:  # the server could not be told: the leases lapse
+                    task.cancel()
+                if stuck:
+                    await asyncio.wait(stuck)
         if self.runtime is not None:
             with contextlib.suppress(Exception):
                 await self.gateway.touch(self.runtime, "offline")
@@ -224,11 +231,20 @@ class Agent:
             )
         finally:
             self._free.release()
-        if outcome is not None:
+        if outcome == HANDED_BACK:
+            try:
+                status = await self.gateway.release(claim.execution_id, claim.lease_token)
+                log.info("execution %s handed back → %s", claim.execution_id, status.value)
+            except errors.StaleLease:
+                pass  # the lease had ended anyway
+            except Exception:
+                log.exception("could not hand %s back; its lease will lapse", claim.execution_id)
+        elif isinstance(outcome, Outcome):
             await self._report(claim, outcome)
 
-    async def _attempt(self, claim: Claim, claimed_at: float) -> Outcome | None:
-        """Run one attempt; None when the lease was lost (someone else decides).
+    async def _attempt(self, claim: Claim, claimed_at: float) -> Outcome | str | None:
+        """Run one attempt; None when the lease was lost (someone else decides), HANDED_BACK
+        when a drain timed out and the attempt was killed.
 
         The lease is held until `held_until` on this runtime's own monotonic clock:
         each renewal moves it to when its request was sent plus SELF_FENCE_FRACTION of
@@ -255,20 +271,27 @@ class Agent:
         )
         flusher = asyncio.create_task(logs.run())
         running = await self.launcher.start(job, logs.add)
-        lost = False
+        lost = handed_back = False
         try:
             async with self.gateway.changes(claim.execution_id) as news:
                 waiter = asyncio.create_task(running.wait())
                 while not waiter.done():
                     woke = asyncio.create_task(news.wait())
+                    hand_back = asyncio.create_task(self._hand_back.wait())
                     await asyncio.wait(
-                        {waiter, woke},
+                        {waiter, woke, hand_back},
                         timeout=max(0.0, min(self.heartbeat_interval, held_until - loop.time())),
                         return_when=asyncio.FIRST_COMPLETED,
                     )
                     woke.cancel()
+                    hand_back.cancel()
                     news.clear()
                     if waiter.done():
+                        break
+                    if self._hand_back.is_set():
+                        log.warning("drain timed out: killing %s", claim.execution_id)
+                        handed_back = True
+                        running.cancel()
                         break
                     sent = loop.time()
                     try:
@@ -303,7 +326,9 @@ class Agent:
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
         await logs.flush()
-        return None if lost or logs.lost else outcome
+        if lost or logs.lost:
+            return None
+        return HANDED_BACK if handed_back else outcome
 
     async def _report(self, claim: Claim, outcome: Outcome) -> None:
         for attempt in range(REPORT_ATTEMPTS):

@@ -47,6 +47,8 @@ class Gateway(Protocol):
         error_message: str | None,
     ) -> Status: ...
 
+    async def release(self, execution_id: str, lease_token: int) -> Status: ...
+
     async def fetch_bundle(self, version_id: str) -> tuple[str, bytes]: ...
 
     async def touch(self, runtime: Runtime, state: str) -> None: ...
@@ -96,6 +98,9 @@ class InProcessGateway:
             error_code=error_code,
             error_message=error_message,
         )
+
+    async def release(self, execution_id: str, lease_token: int) -> Status:
+        return await leases.release(self.ctx, execution_id, lease_token)
 
     async def fetch_bundle(self, version_id: str) -> tuple[str, bytes]:
         return await leases.fetch_bundle(self.ctx, version_id)

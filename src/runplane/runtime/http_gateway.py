@@ -165,6 +165,12 @@ class HttpGateway:
         doc = await self._json("POST", f"/leases/{execution_id}/report", json=body)
         return Status(doc["status"])
 
+    async def release(self, execution_id: str, lease_token: int) -> Status:
+        doc = await self._json(
+            "POST", f"/leases/{execution_id}/release", json={"leaseToken": lease_token}
+        )
+        return Status(doc["status"])
+
     async def fetch_bundle(self, version_id: str) -> tuple[str, bytes]:
         response = await self._request("GET", f"/versions/{version_id}/bundle")
         return response.headers[CONTENT_HASH_HEADER], response.content

@@ -228,6 +228,22 @@ async def report(
     return await ctx.db.write(op)
 
 
+async def release(
+    ctx: Context, execution_id: str, lease_token: int, who: Principal | None = None
+) -> Status:
+    """A runtime hands a lease back after killing the attempt (its drain timeout passed):
+    re-queued as the next attempt when retries remain, else failed with RUNTIME_LOST, as
+    when a lease expires, but at once."""
+    if who is not None:
+        who.require(Scope.RUNTIME)
+
+    def op(tx: Tx) -> Status:
+        _check_lease(tx, who, execution_id)
+        return store.release(tx, execution_id, lease_token, database_now(tx.conn, ctx.clock))
+
+    return await ctx.db.write(op)
+
+
 async def touch_runtime(
     ctx: Context, runtime_id: str, state: str = "online", who: Principal | None = None
 ) -> None:

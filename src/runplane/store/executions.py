@@ -731,6 +731,20 @@ def reclaim_expired(tx: Tx, now: datetime, limit: int = 100) -> list[tuple[str, 
     return out
 
 
+def release(tx: Tx, execution_id: str, lease_token: int, now: datetime) -> Status:
+    """A runtime hands a lease back (it is shutting down and killed the attempt): the
+    same as the lease's expiry, without waiting for it. Returns the new status."""
+    row = _leased_row(tx.conn, execution_id, lease_token)
+    status = _transition(tx, row, Event.LOSE, now, lease_token=lease_token)
+    if status is Status.FAILED:
+        tx.conn.execute(
+            update(executions)
+            .where(executions.c.id == execution_id)
+            .values(error_message="The runtime running this execution shut down before it ended.")
+        )
+    return status
+
+
 def add_note(tx: Tx, execution_id: str, text: str, now: datetime) -> None:
     """Log a line from runplane itself (not the process) before the first attempt."""
     tx.conn.execute(

@@ -156,6 +156,14 @@ async def lease_report(execution_id: str, body: ReportBody, ctx: Ctx, who: Who) 
     return JSON({"status": status.value})
 
 
+@router.post("/leases/{execution_id}/release")
+async def lease_release(execution_id: str, body: LeaseBody, ctx: Ctx, who: Who) -> Response:
+    """Hand the lease back once the attempt was killed (a drain timed out): retried at
+    once when retries remain, else failed with RUNTIME_LOST; answers the new status."""
+    status = await leases.release(ctx, execution_id, body.leaseToken, who=who)
+    return JSON({"status": status.value})
+
+
 @router.get(
     "/versions/{version_id}/bundle",
     responses={200: {"content": {"application/zip": {}}, "description": "The bundle"}},
