@@ -15,7 +15,7 @@ change here is one transaction: either all runs of a request start, or none.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from runplane.auth import secrets
@@ -96,27 +96,28 @@ async def start_runs(ctx: Context, who: Principal, process: str, payloads: list[
     now = ctx.clock()
 
     def op(tx: Tx) -> list[Run]:
-        runs = []
-        secrets: frozenset[str] | None = None
-        for payload in payloads:
-            execution = _start(tx, ctx, who, process, payload)
-            if secrets is None:
-                secrets = store.secret_names(tx.conn, execution.process_id)
-            item_id = new_id()
-            store.create(
-                tx,
-                item_id=item_id,
-                ws_id=who.workspace_id,
-                process_id=execution.process_id,
-                payload=payload,
-                secrets=secrets,
-                execution_id=execution.id,
-                now=now,
-            )
-            runs.append(Run(execution, 0, (item_id,)))
-        return runs
+        return [_start_with_new_item(tx, ctx, who, process, p, now) for p in payloads]
 
     return await ctx.db.write(op)
+
+
+def _start_with_new_item(
+    tx: Tx, ctx: Context, who: Principal, process: str, payload: Any, now: datetime
+) -> Run:
+    """Start a run and make the work item holding its payload."""
+    execution = _start(tx, ctx, who, process, payload)
+    item_id = new_id()
+    store.create(
+        tx,
+        item_id=item_id,
+        ws_id=who.workspace_id,
+        process_id=execution.process_id,
+        payload=payload,
+        secrets=store.secret_names(tx.conn, execution.process_id),
+        execution_id=execution.id,
+        now=now,
+    )
+    return Run(execution, 0, (item_id,))
 
 
 async def create_item(ctx: Context, who: Principal, process: str, payload: Any) -> WorkItem:
@@ -186,19 +187,7 @@ async def run_items(
                         ],
                     )
         if not ids:
-            execution = _start(tx, ctx, who, process, {})
-            item_id = new_id()
-            store.create(
-                tx,
-                item_id=item_id,
-                ws_id=who.workspace_id,
-                process_id=found.id,
-                payload={},
-                secrets=frozenset(),
-                execution_id=execution.id,
-                now=now,
-            )
-            return [Run(execution, 0, (item_id,))]
+            return [_start_with_new_item(tx, ctx, who, process, {}, now)]
         runs = []
         for item_id in ids:
             execution = _start(tx, ctx, who, process, store.payload_of(tx.conn, item_id))

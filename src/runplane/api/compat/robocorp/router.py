@@ -232,13 +232,8 @@ async def get_robot_run(
 @process_api.get(P + "/runs/{run_id}/work-items")
 async def list_run_items(workspace: str, process: str, run_id: str, request: Request) -> Response:
     """The work items of a run."""
-    ctx: Context = request.app.state.ctx
     name = await _scope(request, workspace, process)
-    items = await svc.list_items(
-        ctx, principal_of(request), name, run_id, _limit(request), _oldest_first(request)
-    )
-    data = _flag(request, "includeData")
-    return JSON({"data": [mapping.work_item(i, data) for i in items]})
+    return await _items(request, name, run_id)
 
 
 @process_api.post(P + "/work-items")
@@ -264,13 +259,8 @@ async def create_item(workspace: str, process: str, request: Request) -> Respons
 @process_api.get(P + "/work-items")
 async def list_items(workspace: str, process: str, request: Request) -> Response:
     """The process's work items, newest first."""
-    ctx: Context = request.app.state.ctx
     name = await _scope(request, workspace, process)
-    items = await svc.list_items(
-        ctx, principal_of(request), name, None, _limit(request), _oldest_first(request)
-    )
-    data = _flag(request, "includeData")
-    return JSON({"data": [mapping.work_item(i, data) for i in items]})
+    return await _items(request, name, None)
 
 
 @process_api.get(P + "/work-items/{item_id}")
@@ -353,6 +343,16 @@ async def download(
         media_type="application/octet-stream",
         headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(file_name)}"},
     )
+
+
+async def _items(request: Request, process: str, run_id: str | None) -> Response:
+    """A list of work items (of one run, or of the process) as the query asks."""
+    ctx: Context = request.app.state.ctx
+    items = await svc.list_items(
+        ctx, principal_of(request), process, run_id, _limit(request), _oldest_first(request)
+    )
+    data = _flag(request, "includeData")
+    return JSON({"data": [mapping.work_item(i, data) for i in items]})
 
 
 def _oldest_first(request: Request) -> bool:
