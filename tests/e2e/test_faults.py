@@ -64,7 +64,7 @@ LEASE_TTL_SECONDS = 3.0  # ServerFactory's
 SWEEP_SECONDS = 0.5  # ServerFactory's
 BOUND_SECONDS = TIMEOUT_SECONDS + LEASE_TTL_SECONDS + SWEEP_SECONDS  # docs/reliability.md
 SLACK_SECONDS = 1.5  # poll interval, millisecond timestamps, a request's latency
-MAX_SLEEP_MS = 200  # each attempt sleeps 0-200 ms, so kills land mid-execution
+MAX_SLEEP_MS = 400  # each attempt sleeps 0-400 ms, so kills land mid-execution
 SENDERS = 4
 STORM_EVERY = 25  # every 25th client execution id comes from 8 concurrent senders
 STORM_SENDERS = 8
@@ -295,12 +295,24 @@ def accept(cluster: Cluster, client_id: str, answer: tuple[int, str | None] | No
         h.refused.pop(client_id, None)
 
 
-def stopped_count(marks: Path) -> int:
-    try:
-        with open(marks / "markers", "rb") as f:
-            return sum(1 for line in f if line.startswith(b"stop "))
-    except FileNotFoundError:
-        return 0
+class StopCounter:
+    """Stop markers so far, read incrementally (the file only grows)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def __call__(self) -> int:
+        with self.lock:
+            with contextlib.suppress(FileNotFoundError), open(self.path, "rb") as f:
+                f.seek(self.offset)
+                chunk = f.read()
+                whole = chunk[: chunk.rfind(b"\n") + 1]  # a line being written waits
+                self.offset += len(whole)
+                self.count += sum(1 for line in whole.splitlines() if line.startswith(b"stop "))
+            return self.count
 
 
 def trigger_all(cluster: Cluster, marks: Path, progress: Callable[[int], None]) -> None:
@@ -309,6 +321,7 @@ def trigger_all(cluster: Cluster, marks: Path, progress: Callable[[int], None]) 
     ids = iter(range(EXECUTIONS))
     ids_lock = threading.Lock()
     stopped = [0]
+    count_stops = StopCounter(marks / "markers")
     storm_pool = ThreadPoolExecutor(STORM_SENDERS)
 
     def backlog_ok() -> bool:
@@ -316,7 +329,7 @@ def trigger_all(cluster: Cluster, marks: Path, progress: Callable[[int], None]) 
             accepted = len(cluster.history.accepted)
         if accepted - stopped[0] < MAX_BACKLOG:
             return True
-        stopped[0] = stopped_count(marks)
+        stopped[0] = count_stops()
         return accepted - stopped[0] < MAX_BACKLOG
 
     def sender() -> None:
@@ -327,7 +340,7 @@ def trigger_all(cluster: Cluster, marks: Path, progress: Callable[[int], None]) 
                 return
             deadline = time.monotonic() + DRAIN_SECONDS
             while not backlog_ok() and time.monotonic() < deadline:
-                time.sleep(0.02)
+                time.sleep(0.05)
             client_id = f"fault-{n:05d}"
             if n % STORM_EVERY == 0:
                 with cluster.history.lock:
@@ -635,7 +648,7 @@ def runtime_faults(cluster: Cluster, marks: Path, kills: int) -> list[Callable[[
         busy: set[str] = set()
         while not busy and time.monotonic() < deadline:
             busy = busy_runtimes(marks) & {rt.name for rt in cluster.runtimes if rt.alive()}
-            time.sleep(0.01)
+            time.sleep(0.05)
         rt = random.choice([rt for rt in cluster.runtimes if rt.name in busy] or cluster.runtimes)
         cluster.kill_runtime(rt)
         time.sleep(random.uniform(0.2, 1.0))
@@ -821,3 +834,28 @@ def test_faults_on_postgres(
     assert figures["executions"] >= EXECUTIONS
     assert figures["runtime kills"] == RUNTIME_KILLS and figures["server kills"] == 2
     assert figures["postgres restarts"] == 1
+
+
+# --- the checker checks --------------------------------------------------------------
+
+
+def test_the_checker_finds_overlaps_double_starts_and_orphan_stops(tmp_path: Path) -> None:
+    """The history checker is only worth its failures: feed it bad histories."""
+    lines = [
+        "start e1 1 rt-0 10 100.0 0 -",  # killed with rt-0 at 100.5
+        "start e1 2 rt-1 11 100.2 0 -",  # ...but attempt 2 started before that
+        "start e2 1 rt-0 12 101.0 0 -",
+        "stop e2 1 rt-0 12 102.0 0 -",
+        "start e2 2 rt-1 13 101.5 0 -",  # before attempt 1 stopped
+        "start e3 1 rt-2 14 103.0 0 -",
+        "start e3 1 rt-1 15 103.1 0 -",  # the same attempt twice
+        "stop e4 1 rt-2 16 104.0 0 -",  # a stop without a start
+        "start e5 2 rt-2 17 105.0 0 1:9",  # found attempt 1 alive
+        "start e6 1 rt-0 18 106.0 0 -",  # killed at 106.5, no kill
+        "start e6 2 rt-1 19 110.0 0 -",  # after the kill and the lease: fine
+    ]
+    (tmp_path / "markers").write_text("\n".join(lines) + "\n")
+    attempts, problems = read_markers(tmp_path / "markers")
+    problems += check_attempts(attempts, [Kill("rt-0", 100.5, 0), Kill("rt-0", 106.5, 0)])
+    found = sorted(p.split(":")[0].split()[0] for p in problems)
+    assert found == ["e1", "e2", "e3", "e5", "stop"], problems
