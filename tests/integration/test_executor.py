@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -548,7 +549,29 @@ def test_the_runtimes_own_settings_do_not_reach_the_process(
     monkeypatch.setenv("RUNPLANE_RUNTIME_TOKEN", "rt-123")
     bundle = make_process(tmp_path, SHELL_PROCESS)
     _, log = run(make_job(tmp_path, bundle, command=["./env.sh"]))
-    assert log.text == "RUNPLANE_INPUT\nRUNPLANE_OUTPUT\nRUNPLANE_WORK_DIR\n"
+    assert log.text == (
+        "RUNPLANE_ATTEMPT\nRUNPLANE_EXECUTION_ID\nRUNPLANE_INPUT\nRUNPLANE_OUTPUT\n"
+        "RUNPLANE_RUNTIME\nRUNPLANE_WORK_DIR\n"
+    )
+
+
+def test_the_process_knows_its_execution_attempt_and_runtime(tmp_path: Path, run: Run) -> None:
+    bundle = make_process(tmp_path, SHELL_PROCESS)
+    job = dataclasses.replace(
+        make_job(
+            tmp_path,
+            bundle,
+            command=[
+                "sh",
+                "-c",
+                'echo "$RUNPLANE_EXECUTION_ID $RUNPLANE_ATTEMPT $RUNPLANE_RUNTIME"',
+            ],
+        ),
+        attempt=2,
+        runtime="edge-1",
+    )
+    _, log = run(job)
+    assert log.text == "exec-1 2 edge-1\n"
 
 
 def test_command_exiting_non_zero_fails_with_exit_code(tmp_path: Path, run: Run) -> None:

@@ -268,6 +268,7 @@ class Agent:
             ),
             timeout_seconds=claim.timeout_seconds,
             work_root=self.work_root,
+            runtime=self.name,
         )
         flusher = asyncio.create_task(logs.run())
         running = await self.launcher.start(job, logs.add)

@@ -36,8 +36,10 @@ its group survives (see supervisor.py), and the executor stops waiting for
 its log after ``LOG_DRAIN_SECONDS``.
 
 Processes inherit the runtime's environment except its own ``RUNPLANE_*``
-settings, which hold credentials; the supervisor then adds ``RUNPLANE_INPUT``,
-``RUNPLANE_OUTPUT`` and ``RUNPLANE_WORK_DIR``.
+settings, which hold credentials; the launcher adds ``RUNPLANE_EXECUTION_ID``,
+``RUNPLANE_ATTEMPT`` and ``RUNPLANE_RUNTIME`` (which run this is), and the
+supervisor then adds ``RUNPLANE_INPUT``, ``RUNPLANE_OUTPUT`` and
+``RUNPLANE_WORK_DIR``.
 
 Result rules: exit 0 with no output file, or an empty one, is an empty
 result ``{}`` (a Python entrypoint returning ``None`` writes ``{}``); the
@@ -104,6 +106,7 @@ class Job:
     secret_values: tuple[str, ...]  # masked as "***" in every log line, error and result
     timeout_seconds: float
     work_root: Path  # a per-execution directory is created under it and removed afterwards
+    runtime: str = ""  # the runtime's name, given to the process as RUNPLANE_RUNTIME
 
 
 @dataclass(frozen=True)
@@ -225,7 +228,12 @@ class PlainLauncher:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 cwd=job.bundle_dir,
-                env=_process_environment(),
+                env={
+                    **_process_environment(),
+                    "RUNPLANE_EXECUTION_ID": job.execution_id,
+                    "RUNPLANE_ATTEMPT": str(job.attempt),
+                    "RUNPLANE_RUNTIME": job.runtime,
+                },
             )
         except (OSError, TypeError, ValueError) as exc:
             return RunningExecution(job, log, None, files, f"cannot launch: {exc}")
