@@ -189,6 +189,8 @@ class History:
     running_over: list[dict[str, Any]] = field(default_factory=list)
     unexpected_runtime_exits: int = 0
     transport_retries: int = 0
+    # 5xx that are not a 503 problem (a database outage must not be a bare 500)
+    server_errors: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def outage_overlap(self, since: float, until: float) -> float:
@@ -273,6 +275,10 @@ def send(cluster: Cluster, client_id: str, marks: Path) -> tuple[int, str | None
             if r.status_code < 500:
                 raise AssertionError(f"{client_id}: {r.status_code} {r.text}")
             why = f"{r.status_code} {r.text[:200]}"
+            problem = r.headers.get("content-type", "").startswith("application/problem+json")
+            if r.status_code != 503 or not problem or "retry-after" not in r.headers:
+                with cluster.history.lock:
+                    cluster.history.server_errors.append(why)
         with cluster.history.lock:
             cluster.history.transport_retries += 1
         time.sleep(0.1)
@@ -496,6 +502,7 @@ def check_history(cluster: Cluster, marks: Path) -> dict[str, Any]:
 
         # One client execution id, one execution; every accepted one is there.
         assert not h.refused, f"triggers never accepted: {h.refused}"
+        assert not h.server_errors, f"5xx other than 503 problems: {h.server_errors[:5]}"
         listed = read_all(c)
         by_client = Counter(r["executionId"] for r in listed.values())
         assert [cid for cid, n in by_client.items() if n > 1] == []

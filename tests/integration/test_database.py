@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
+from runplane.domain import errors
 from runplane.domain.events import DomainEvent, WorkAvailable
 from runplane.store.database import Database, Tx, database_now
 from runplane.store.schema import workspaces
@@ -97,3 +98,22 @@ def test_leases_read_the_database_clock(engine: Engine, backend: str) -> None:
         assert now.tzinfo is not None
     else:
         assert now == skewed
+
+
+def test_an_unreachable_database_is_503_database_unavailable_not_a_crash() -> None:
+    """Reads and writes against a database that does not answer (here: nothing listens
+    on the port) raise DatabaseUnavailable, which the API answers 503 + Retry-After."""
+    db = Database("postgresql://postgres@127.0.0.1:1/nothing?connect_timeout=2")
+
+    async def main() -> None:
+        db.start()
+        try:
+            with pytest.raises(errors.DatabaseUnavailable) as read:
+                await db.read(lambda conn: conn.execute(select(workspaces)).all())
+            with pytest.raises(errors.DatabaseUnavailable):
+                await db.write(lambda tx: tx.conn.execute(select(workspaces)).all())
+        finally:
+            await db.close()
+        assert read.value.status == 503 and read.value.extra["retry_after"] >= 1
+
+    asyncio.run(main())

@@ -168,10 +168,19 @@ def to_error(request: Request, exc: Exception) -> errors.RunplaneError:
     return errors.RunplaneError("An unexpected error occurred.")
 
 
+def response_headers(exc: Exception, err: errors.RunplaneError) -> dict[str, str] | None:
+    """Headers an error's answer carries: an HTTP exception's own, or Retry-After."""
+    if isinstance(exc, StarletteHTTPException) and exc.headers:
+        return dict(exc.headers)
+    if "retry_after" in err.extra:
+        return {"Retry-After": str(err.extra["retry_after"])}
+    return None
+
+
 def exception_response(request: Request, exc: Exception) -> Response:
     """The problem response of any exception: the one mapping, whoever raised it."""
-    headers = exc.headers if isinstance(exc, StarletteHTTPException) else None
-    return problem_response(to_error(request, exc), request.url.path, headers=headers)
+    err = to_error(request, exc)
+    return problem_response(err, request.url.path, headers=response_headers(exc, err))
 
 
 def install(app: FastAPI, render: Callable[[Request, Exception], Response] | None = None) -> None:

@@ -255,6 +255,19 @@ class TooManyRequests(RunplaneError):
     code = "too_many_requests"
 
 
+class Unavailable(RunplaneError):
+    """The service cannot answer right now: try again shortly."""
+
+    status = 503
+    code = "unavailable"
+
+
+class DatabaseUnavailable(Unavailable):
+    """The database is not reachable right now: try again shortly."""
+
+    code = "database_unavailable"
+
+
 class Unprocessable(RunplaneError):
     """The request is well-formed but cannot be processed."""
 

@@ -63,6 +63,10 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError)
+RETRY_AFTER_SECONDS = 1
+
+
 def map_driver_error(exc: Exception) -> Exception:
     """Driver errors mapped once: a value the database refuses is bad input, not a 500.
 
@@ -72,6 +76,13 @@ def map_driver_error(exc: Exception) -> Exception:
         return errors.InvalidRequest(
             "The request holds a value the database cannot store "
             "(for example a NUL character, a lone surrogate or a number out of range)."
+        )
+    if isinstance(exc, UNAVAILABLE):
+        # the database restarting, unreachable, or (SQLite) locked past the busy timeout
+        log.warning("database unavailable (%s)", type(getattr(exc, "orig", exc)).__name__)
+        return errors.DatabaseUnavailable(
+            "The database is not reachable right now; try again shortly.",
+            retry_after=RETRY_AFTER_SECONDS,
         )
     return exc
 
@@ -261,10 +272,14 @@ class Database:
         return await loop.run_in_executor(self._reads, self._run_read, fn)
 
     def _run_read(self, fn: Callable[[Connection], T]) -> T:
-        with self.read_engine.connect() as conn:
+        try:
+            conn_cm = self.read_engine.connect()
+        except UNAVAILABLE as exc:
+            raise map_driver_error(exc) from exc
+        with conn_cm as conn:
             try:
                 return fn(conn)
-            except (sa_exc.DataError, UnicodeEncodeError) as exc:
+            except (sa_exc.DataError, UnicodeEncodeError, *UNAVAILABLE) as exc:
                 raise map_driver_error(exc) from exc
             finally:
                 conn.rollback()
@@ -368,9 +383,10 @@ class Database:
 
     @staticmethod
     def _fail(batch: list[_Write], exc: Exception) -> None:
+        error = map_driver_error(exc)
         for w in batch:
-            if w.error is None:
-                w.error = exc
+            if w.error is None or isinstance(exc, UNAVAILABLE):
+                w.error = error
             w.events = []
 
     def _deliver(self, batch: list[_Write]) -> None:
