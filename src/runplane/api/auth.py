@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
@@ -41,6 +42,7 @@ PUBLIC_PATHS = frozenset(
         "/oauth2/revoke",
     }
 )
+log = logging.getLogger("runplane.auth")
 PUBLIC_PREFIXES = (robocorp_mapping.UPLOADS_PREFIX,)  # authenticated by their own token
 CHALLENGE = 'Bearer realm="runplane"'
 PROCESS_SECRET_HEADERS = (b"runplane-process-secret", b"robocloud-process-secret")
@@ -135,6 +137,16 @@ class AuthMiddleware:
         except errors.Unauthenticated as exc:
             response = error_response(scope, exc, {"WWW-Authenticate": CHALLENGE})
             await response(scope, receive, send)
+            return
+        except errors.RunplaneError as exc:  # e.g. the database unreachable: 503
+            after = exc.extra.get("retry_after")
+            headers = {"Retry-After": str(after)} if after is not None else None
+            await error_response(scope, exc, headers)(scope, receive, send)
+            return
+        except Exception as exc:
+            log.error("authentication failed unexpectedly on %s", scope["path"], exc_info=exc)
+            failure = errors.RunplaneError("An unexpected error occurred.")
+            await error_response(scope, failure)(scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
