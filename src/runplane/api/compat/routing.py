@@ -15,7 +15,7 @@ from runplane.domain import errors
 
 
 def surface_route(
-    render_error: Callable[[Exception], Response], log: logging.Logger
+    render_error: Callable[[Request, Exception], Response], log: logging.Logger
 ) -> type[APIRoute]:
     """An APIRoute class that turns any exception of its handlers into `render_error`'s
     answer (a RunplaneError as mapped, anything else a logged 500), never a trace."""
@@ -29,6 +29,7 @@ def surface_route(
                     return await handler(request)
                 except RequestValidationError as exc:
                     return render_error(
+                        request,
                         errors.InvalidRequest(
                             "The request is not valid.",
                             problems=[
@@ -39,15 +40,15 @@ def surface_route(
                                 }
                                 for e in exc.errors()
                             ],
-                        )
+                        ),
                     )
                 except errors.RunplaneError as exc:
-                    return render_error(exc)
+                    return render_error(request, exc)
                 except Exception as exc:
                     log.error(
                         "unexpected error on %s %s", request.method, request.url.path, exc_info=exc
                     )
-                    return render_error(exc)
+                    return render_error(request, exc)
 
             return guarded
 

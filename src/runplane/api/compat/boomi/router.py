@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from runplane.api.compat.boomi import formats, mapping, query, trigger
+from runplane.api.compat.routing import surface_route
 from runplane.api.deps import principal_of
 from runplane.domain import errors
 from runplane.domain.auth import Principal
@@ -26,7 +27,13 @@ from runplane.service.context import Context
 
 log = logging.getLogger("runplane.compat.boomi")
 
-router = APIRouter(prefix=mapping.PREFIX, tags=["boomi"])
+router = APIRouter(
+    prefix=mapping.PREFIX,
+    tags=["boomi"],
+    route_class=surface_route(
+        lambda request, exc: mapping.error_response(exc, xml=_xml(request)), log
+    ),
+)
 
 
 def _caller(request: Request) -> tuple[Context, Principal]:
@@ -56,25 +63,22 @@ def _record_url(request: Request, account_id: str, execution: Execution) -> str:
 async def execution_request(account_id: str, request: Request) -> Response:
     """Start a process on an atom (a runplane environment or runtime): 200 with requestId."""
     xml = _xml(request)
-    try:
-        ctx, who = _caller(request)
-        await refs.workspace(ctx, who, account_id)
-        wanted = await _trigger(request)
-        environment = await refs.runtime_or_environment(ctx, who, wanted.atom)
-        process = await refs.process_name(ctx, who, wanted.process)
-        execution, _ = await svc.start(
-            ctx,
-            who,
-            svc.StartRequest(
-                process,
-                wanted.properties,
-                environment=environment.name if environment else None,
-                drop_undeclared=True,
-                text_inputs=True,
-            ),
-        )
-    except Exception as exc:
-        return _error(request, exc, xml)
+    ctx, who = _caller(request)
+    await refs.workspace(ctx, who, account_id)
+    wanted = await _trigger(request)
+    environment = await refs.runtime_or_environment(ctx, who, wanted.atom)
+    process = await refs.process_name(ctx, who, wanted.process)
+    execution, _ = await svc.start(
+        ctx,
+        who,
+        svc.StartRequest(
+            process,
+            wanted.properties,
+            environment=environment.name if environment else None,
+            drop_undeclared=True,
+            text_inputs=True,
+        ),
+    )
     # Accepted: from here on only rendering, which cannot fail.
     return formats.render(
         {
@@ -93,15 +97,12 @@ async def execution_request(account_id: str, request: Request) -> Response:
 async def execution_record(account_id: str, request_id: str, request: Request) -> Response:
     """The ExecutionRecord of a requestId: 202 until the execution starts, then 200."""
     xml = _xml(request)
-    try:
-        ctx, who = _caller(request)
-        await refs.workspace(ctx, who, account_id)
-        execution_id = mapping.runplane_id(request_id, mapping.REQUEST_ID_PREFIX)
-        if execution_id is None:
-            raise errors.ExecutionNotFound(f"No execution request {request_id!r}.")
-        execution = await svc.get(ctx, who, execution_id)
-    except Exception as exc:
-        return _error(request, exc, xml)
+    ctx, who = _caller(request)
+    await refs.workspace(ctx, who, account_id)
+    execution_id = mapping.runplane_id(request_id, mapping.REQUEST_ID_PREFIX)
+    if execution_id is None:
+        raise errors.ExecutionNotFound(f"No execution request {request_id!r}.")
+    execution = await svc.get(ctx, who, execution_id)
     if mapping.not_started(execution):
         return formats.render(mapping.NOT_YET, 202, xml=xml)
     long_as_array = ctx.settings.boomi_long_as_array
@@ -132,16 +133,13 @@ def _query_result(ctx: Context, account_id: str, q: query.Query, page: Page) -> 
 async def query_records(account_id: str, request: Request) -> Response:
     """ExecutionRecords matching a QueryFilter, a page at a time."""
     xml = _xml(request)
-    try:
-        ctx, who = _caller(request)
-        await refs.workspace(ctx, who, account_id)
-        raw = await request.body()
-        if formats.is_xml(request.headers.get("content-type"), raw):
-            raise errors.UnsupportedMediaType("Send the query as JSON.")
-        q = query.parse(formats.read_json(raw))
-        page = await _page(ctx, who, q, None)
-    except Exception as exc:
-        return _error(request, exc, xml)
+    ctx, who = _caller(request)
+    await refs.workspace(ctx, who, account_id)
+    raw = await request.body()
+    if formats.is_xml(request.headers.get("content-type"), raw):
+        raise errors.UnsupportedMediaType("Send the query as JSON.")
+    q = query.parse(formats.read_json(raw))
+    page = await _page(ctx, who, q, None)
     return formats.render(_query_result(ctx, account_id, q, page), xml=xml)
 
 
@@ -149,17 +147,8 @@ async def query_records(account_id: str, request: Request) -> Response:
 async def query_more_records(account_id: str, request: Request) -> Response:
     """The next page of a query: the body is its queryToken, as plain text."""
     xml = _xml(request)
-    try:
-        ctx, who = _caller(request)
-        await refs.workspace(ctx, who, account_id)
-        q, cursor = query.from_token((await request.body()).decode("utf-8", "replace"))
-        page = await _page(ctx, who, q, cursor)
-    except Exception as exc:
-        return _error(request, exc, xml)
+    ctx, who = _caller(request)
+    await refs.workspace(ctx, who, account_id)
+    q, cursor = query.from_token((await request.body()).decode("utf-8", "replace"))
+    page = await _page(ctx, who, q, cursor)
     return formats.render(_query_result(ctx, account_id, q, page), xml=xml)
-
-
-def _error(request: Request, exc: Exception, xml: bool) -> Response:
-    if not isinstance(exc, errors.RunplaneError):
-        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return mapping.error_response(exc, xml=xml)

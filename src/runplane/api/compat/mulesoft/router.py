@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from runplane.api.compat.mulesoft import mapping
 from runplane.api.compat.mulesoft.openapi import process_openapi
+from runplane.api.compat.routing import surface_route
 from runplane.api.deps import principal_of
 from runplane.api.native.render import JSON
 from runplane.domain import errors
@@ -25,7 +26,10 @@ from runplane.service.context import Context
 
 log = logging.getLogger("runplane.compat.mulesoft")
 
-routes = APIRouter(tags=["mulesoft"])
+routes = APIRouter(
+    tags=["mulesoft"],
+    route_class=surface_route(lambda _, exc: mapping.error_response(exc), log),
+)
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -48,12 +52,13 @@ async def _body(request: Request) -> dict[str, Any]:
     return {**body, "inputArguments": arguments}
 
 
-async def _start(request: Request, process: str, execution_id: str | None) -> Response:
+async def _start(request: Request, process: str) -> Response:
     ctx: Context = request.app.state.ctx
     who = principal_of(request)
     process = await refs.process_name(ctx, who, process)
     body = await _body(request)
-    if execution_id is None and request.method == "PUT":
+    execution_id = None
+    if request.method == "PUT":
         raw = body.get("executionId")
         if not isinstance(raw, str) or not raw:
             raise errors.InvalidRequest(
@@ -82,57 +87,39 @@ async def _start(request: Request, process: str, execution_id: str | None) -> Re
 @routes.put("/processes/{process}/executions", status_code=201)
 async def start_idempotent(process: str, request: Request) -> Response:
     """startProcessV2: start under the caller's executionId (201), or a repeat (204)."""
-    try:
-        return await _start(request, process, None)
-    except Exception as exc:
-        return _error(request, exc)
+    return await _start(request, process)
 
 
 @routes.post("/processes/{process}/executions", status_code=201)
 async def start(process: str, request: Request) -> Response:
     """startProcessNonIdempotentV2: start with a server-made executionId."""
-    try:
-        return await _start(request, process, None)
-    except Exception as exc:
-        return _error(request, exc)
+    return await _start(request, process)
 
 
 @routes.get("/processes/{process}/executions/{execution_id:path}")
 async def status(process: str, execution_id: str, request: Request) -> Response:
     """getProcessesExecutionStatusV2: the status document of an execution."""
-    try:
-        ctx: Context = request.app.state.ctx
-        who = principal_of(request)
-        name = await refs.process_name(ctx, who, process)
-        execution = await svc.get_by_client_id(ctx, who, name, execution_id)
-    except Exception as exc:
-        return _error(request, exc)
+    ctx: Context = request.app.state.ctx
+    who = principal_of(request)
+    name = await refs.process_name(ctx, who, process)
+    execution = await svc.get_by_client_id(ctx, who, name, execution_id)
     return JSON(mapping.status_document(execution))
 
 
 @routes.get("/processes/{process}/openapi.json")
 async def openapi(process: str, request: Request) -> Response:
     """An OpenAPI document of this process's invocation API, typed from its declarations."""
-    try:
-        ctx: Context = request.app.state.ctx
-        who = principal_of(request)
-        process = await refs.process_name(ctx, who, process)
-        _, versions, deployments = await catalog.get_process(ctx, who, process)
-        live = [d for d in deployments if d.invokable]
-        version = next(
-            (v for v in versions if live and v.number == live[0].version_number), versions[0]
-        )
-    except Exception as exc:
-        return _error(request, exc)
+    ctx: Context = request.app.state.ctx
+    who = principal_of(request)
+    process = await refs.process_name(ctx, who, process)
+    _, versions, deployments = await catalog.get_process(ctx, who, process)
+    live = [d for d in deployments if d.invokable]
+    version = next(
+        (v for v in versions if live and v.number == live[0].version_number), versions[0]
+    )
     v1 = request.url.path.startswith(mapping.V1_PREFIX + "/")
     base = str(request.base_url).rstrip("/") + (mapping.V1_PREFIX if v1 else mapping.PREFIX)
     return JSON(process_openapi(process, version.spec, base, api_key=v1))
-
-
-def _error(request: Request, exc: Exception) -> Response:
-    if not isinstance(exc, errors.RunplaneError):
-        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return mapping.error_response(exc)
 
 
 # The same routes under v2 (OAuth2 bearer tokens) and v1 (an API key in x-apikey).

@@ -30,7 +30,7 @@ from runplane.service import work_items as svc
 from runplane.service.context import Context
 
 log = logging.getLogger("runplane.compat.robocorp")
-Route = surface_route(mapping.error_response, log)
+Route = surface_route(lambda _, exc: mapping.error_response(exc), log)
 
 legacy = APIRouter(prefix=mapping.LEGACY_PREFIX, tags=["robocorp"], route_class=Route)
 process_api = APIRouter(prefix=mapping.PROCESS_PREFIX, tags=["robocorp"], route_class=Route)
