@@ -96,16 +96,26 @@ async def start_runs(ctx: Context, who: Principal, process: str, payloads: list[
     now = ctx.clock()
 
     def op(tx: Tx) -> list[Run]:
-        return [_start_with_new_item(tx, ctx, who, process, p, now) for p in payloads]
+        secrets: dict[str, frozenset[str]] = {}  # process id → secret names, read once
+        return [_start_with_new_item(tx, ctx, who, process, p, now, secrets) for p in payloads]
 
     return await ctx.db.write(op)
 
 
 def _start_with_new_item(
-    tx: Tx, ctx: Context, who: Principal, process: str, payload: Any, now: datetime
+    tx: Tx,
+    ctx: Context,
+    who: Principal,
+    process: str,
+    payload: Any,
+    now: datetime,
+    secrets: dict[str, frozenset[str]],
 ) -> Run:
-    """Start a run and make the work item holding its payload."""
+    """Start a run and make the work item holding its payload (`secrets` caches the
+    process's secret parameter names across the runs of one request)."""
     execution = _start(tx, ctx, who, process, payload)
+    if execution.process_id not in secrets:
+        secrets[execution.process_id] = store.secret_names(tx.conn, execution.process_id)
     item_id = new_id()
     store.create(
         tx,
@@ -113,7 +123,7 @@ def _start_with_new_item(
         ws_id=who.workspace_id,
         process_id=execution.process_id,
         payload=payload,
-        secrets=store.secret_names(tx.conn, execution.process_id),
+        secrets=secrets[execution.process_id],
         execution_id=execution.id,
         now=now,
     )
@@ -187,7 +197,7 @@ async def run_items(
                         ],
                     )
         if not ids:
-            return [_start_with_new_item(tx, ctx, who, process, {}, now)]
+            return [_start_with_new_item(tx, ctx, who, process, {}, now, {})]
         runs = []
         for item_id in ids:
             execution = _start(tx, ctx, who, process, store.payload_of(tx.conn, item_id))
