@@ -406,8 +406,10 @@ def _transition(
     *,
     lease_token: int | None = None,
     values: dict[str, Any] | None = None,
+    lost_because: str = "The runtime running this execution stopped answering.",
 ) -> Status:
-    """Apply `event` to the execution in `row`: THE status write."""
+    """Apply `event` to the execution in `row`: THE status write. `lost_because` is the
+    error message when a lost lease ends the execution."""
     current = Status(row.status)
     target = states.next_status(
         current,
@@ -433,7 +435,7 @@ def _transition(
         if event is Event.LOSE and target is Status.FAILED:
             new.update(
                 error_code=states.RUNTIME_LOST,
-                error_message="The runtime running this execution stopped answering.",
+                error_message=lost_because,
             )
     stmt = update(executions).where(executions.c.id == row.id, executions.c.status == current.value)
     if lease_token is not None:
@@ -735,14 +737,14 @@ def release(tx: Tx, execution_id: str, lease_token: int, now: datetime) -> Statu
     """A runtime hands a lease back (it is shutting down and killed the attempt): the
     same as the lease's expiry, without waiting for it. Returns the new status."""
     row = _leased_row(tx.conn, execution_id, lease_token)
-    status = _transition(tx, row, Event.LOSE, now, lease_token=lease_token)
-    if status is Status.FAILED:
-        tx.conn.execute(
-            update(executions)
-            .where(executions.c.id == execution_id)
-            .values(error_message="The runtime running this execution shut down before it ended.")
-        )
-    return status
+    return _transition(
+        tx,
+        row,
+        Event.LOSE,
+        now,
+        lease_token=lease_token,
+        lost_because="The runtime running this execution shut down before it ended.",
+    )
 
 
 def add_note(tx: Tx, execution_id: str, text: str, now: datetime) -> None:
