@@ -11,6 +11,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
 
 from runplane.api.auth import AuthMiddleware
+from runplane.api.registry import SURFACES
 from runplane.service.context import Context
 from runplane.settings import Settings
 from runplane.store.database import Database
@@ -25,7 +26,7 @@ def test_an_unreachable_database_during_authentication_is_a_503() -> None:
         db = Database("postgresql://postgres@127.0.0.1:1/nothing?connect_timeout=2")
         db.start()
         ctx = Context(db=db, settings=Settings(data_dir="/nonexistent"))
-        app = AuthMiddleware(_never, context=lambda: ctx)
+        app = AuthMiddleware(_never, context=lambda: ctx, surfaces=SURFACES)
         try:
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:

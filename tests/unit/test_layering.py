@@ -45,3 +45,27 @@ def test_only_the_execution_store_module_updates_executions() -> None:
         if pattern.search(path.read_text())
     ]
     assert offenders == ["store/executions.py"]
+
+
+def _full_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+SURFACE_PACKAGES = ("runplane.api.compat", "runplane.api.native", "runplane.api.oauth")
+CORE_MODULES = ("app.py", "auth.py", "limits.py", "access_log.py", "surface.py", "problems.py")
+
+
+def test_the_core_of_the_api_knows_no_surface() -> None:
+    # Surfaces plug in through api/registry.py; the layers loop over the registry.
+    for name in CORE_MODULES:
+        imported = _full_imports(PACKAGE / "api" / name)
+        named = sorted(i for i in imported if i.startswith(SURFACE_PACKAGES))
+        assert named == [], (name, named)

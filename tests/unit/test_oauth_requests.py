@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from runplane.api.oauth import client_credentials, decode_basic, oauth_error, parse_params
+from runplane.api.oauth.router import client_credentials, decode_basic, oauth_error, parse_params
 from runplane.domain import errors
 
 FORM = "application/x-www-form-urlencoded"

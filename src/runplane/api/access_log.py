@@ -2,7 +2,8 @@
 
 Opt-in (`--access-log`, `RUNPLANE_ACCESS_LOG=true`): it costs the hot path a
 log record per trigger. Headers are never logged; in the query string the
-values of parameters that carry credentials are replaced with `***`.
+values of parameters that carry credentials (each surface names its own) are
+replaced with `***`.
 """
 
 from __future__ import annotations
@@ -15,28 +16,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("runplane.access")
 
-REDACTED_PARAMS = frozenset(
-    {"process-secret", "robocloud-process-secret", "token", "access_token", "client_secret"}
-)
 
-
-def redact_query(query: str) -> str:
-    """The query string with every credential-carrying parameter's value replaced."""
+def redact_query(query: str, redacted: frozenset[str]) -> str:
+    """The query string with the value of every parameter named in `redacted` replaced."""
     if not query:
         return ""
     pairs = parse_qsl(query, keep_blank_values=True)
-    if not any(k.lower() in REDACTED_PARAMS for k, _ in pairs):
+    if not any(k.lower() in redacted for k, _ in pairs):
         return query
-    return urlencode(
-        [(k, "***" if k.lower() in REDACTED_PARAMS else v) for k, v in pairs], safe="*"
-    )
+    return urlencode([(k, "***" if k.lower() in redacted else v) for k, v in pairs], safe="*")
 
 
 class AccessLogMiddleware:
     """`<client> "<METHOD> <path>[?query]" <status> <ms>`, after each response."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, redacted: frozenset[str]) -> None:
         self.app = app
+        self.redacted = frozenset(name.lower() for name in redacted)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,7 +50,7 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, record)
         finally:
-            query = redact_query(scope.get("query_string", b"").decode("latin-1"))
+            query = redact_query(scope.get("query_string", b"").decode("latin-1"), self.redacted)
             target = scope["path"] + (f"?{query}" if query else "")
             client = scope.get("client")
             log.info(

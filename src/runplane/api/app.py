@@ -10,43 +10,17 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runplane import __version__
-from runplane.api import oauth, problems, surfaces
+from runplane.api import problems
 from runplane.api.access_log import AccessLogMiddleware
 from runplane.api.auth import AuthMiddleware
-from runplane.api.compat.alias import PathAlias
-from runplane.api.compat.boomi import router as boomi
-from runplane.api.compat.mulesoft import mapping as mulesoft_mapping
-from runplane.api.compat.mulesoft import router as mulesoft
-from runplane.api.compat.robocorp import router as robocorp
-from runplane.api.fastpath import TriggerFastPath
+from runplane.api.alias import PathAlias
 from runplane.api.limits import BodyLimitMiddleware
-from runplane.api.native import (
-    apps,
-    credentials,
-    executions,
-    processes,
-    runtimes,
-    system,
-    workspaces,
-)
+from runplane.api.registry import SURFACES
+from runplane.api.surface import Surfaces
 from runplane.node import Node
 from runplane.settings import Settings
 
-ROUTERS = (
-    executions.router,
-    processes.router,
-    system.router,
-    runtimes.router,
-    credentials.router,
-    workspaces.router,
-    apps.router,
-    oauth.router,
-    mulesoft.router,
-    mulesoft.router_v1,
-    robocorp.legacy,
-    robocorp.process_api,
-    boomi.router,
-)
+ROUTERS = SURFACES.routers
 """Every router the app serves (tests walk these to check each route's access rules)."""
 
 API_DESCRIPTION = """Start automation processes over HTTP and track them to a result.
@@ -59,21 +33,28 @@ the OAuth2 token endpoints answer RFC 6749 errors (`{"error", "error_description
 class App:
     """The ASGI application of `runplane serve`.
 
-    Layers, outermost first: authentication (an unauthenticated request is
-    refused before its body is read), request body limits, the trigger fast
-    path, then FastAPI with every route. The node's background parts run in
+    Layers, outermost first: the access log (opt-in), path aliases,
+    authentication (an unauthenticated request is refused before its body is
+    read), request body limits, the surfaces' inner layers (the trigger fast
+    path), then FastAPI with every surface's routes. Each layer asks the
+    registry of surfaces what it needs. The node's background parts run in
     FastAPI's lifespan.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, surfaces: Surfaces = SURFACES) -> None:
         self.node = Node(settings)
-        self.api = _fastapi(self.node)
+        self.surfaces = surfaces
+        self.api = _fastapi(self.node, surfaces)
         stack: ASGIApp = AuthMiddleware(
-            BodyLimitMiddleware(TriggerFastPath(self.api)), context=lambda: self.node.ctx
+            BodyLimitMiddleware(surfaces.inner(self.api, self.api), surfaces),
+            context=lambda: self.node.ctx,
+            surfaces=surfaces,
         )
-        if settings.mulesoft_base_path:
-            stack = PathAlias(stack, settings.mulesoft_base_path, mulesoft_mapping.ROOT)
-        self._stack = AccessLogMiddleware(stack) if settings.access_log else stack
+        for alias, target in surfaces.aliases(settings):
+            stack = PathAlias(stack, alias, target)
+        if settings.access_log:
+            stack = AccessLogMiddleware(stack, surfaces.redacted_params)
+        self._stack = stack
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._stack(scope, receive, send)
@@ -84,7 +65,7 @@ def create_app(settings: Settings) -> App:
     return App(settings)
 
 
-def _fastapi(node: Node) -> FastAPI:
+def _fastapi(node: Node, surfaces: Surfaces) -> FastAPI:
     """FastAPI with every route, the problem handlers and the node's lifespan."""
     settings = node.settings
 
@@ -123,6 +104,5 @@ def _fastapi(node: Node) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    for router in ROUTERS:
-        app.include_router(router)
+    surfaces.include(app)
     return app

@@ -1,38 +1,27 @@
-"""Request body size limits, enforced before a handler sees the body (413 problem)."""
+"""Request body size limits, enforced before a handler sees the body (413 in the format of
+the surface the path belongs to). Surfaces declare larger limits for their uploads."""
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from runplane.api.compat.robocorp import mapping as robocorp
-from runplane.api.surfaces import error_response
+from runplane.api.surface import Surfaces
 from runplane.domain import errors
-from runplane.service.work_items import MAX_FILE_BYTES
-from runplane.settings import MAX_BUNDLE_UPLOAD_BYTES, MAX_JSON_BODY_BYTES
-
-MULTIPART_OVERHEAD_BYTES = 64 * 1024  # the form fields and part headers around a file
-
-
-def body_limit_for(method: str, path: str) -> int:
-    """How many body bytes a request may carry: bundles are larger than JSON."""
-    if method == "POST" and path.startswith("/api/v1/processes/") and path.endswith("/versions"):
-        return MAX_BUNDLE_UPLOAD_BYTES
-    if method == "POST" and path.startswith(robocorp.UPLOADS_PREFIX):
-        return MAX_FILE_BYTES + MULTIPART_OVERHEAD_BYTES
-    return MAX_JSON_BODY_BYTES
+from runplane.settings import MAX_JSON_BODY_BYTES
 
 
 class BodyLimitMiddleware:
     """Answer 413 to a body over its limit, whether announced by Content-Length or streamed."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, surfaces: Surfaces) -> None:
         self.app = app
+        self.surfaces = surfaces
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        limit = body_limit_for(scope["method"], scope["path"])
+        limit = self.surfaces.body_limit(scope["method"], scope["path"], MAX_JSON_BODY_BYTES)
         length = None
         for key, value in scope["headers"]:
             if key == b"content-length":
@@ -71,7 +60,6 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    @staticmethod
-    async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         exc = errors.PayloadTooLarge(f"The request body is larger than {limit} bytes.", limit=limit)
-        await error_response(scope, exc)(scope, receive, send)
+        await self.surfaces.error_response(scope, exc)(scope, receive, send)

@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
+from runplane.api import problems
 from runplane.domain import errors
 
 
@@ -27,21 +28,8 @@ def surface_route(
             async def guarded(request: Request) -> Response:
                 try:
                     return await handler(request)
-                except RequestValidationError as exc:
-                    return render_error(
-                        request,
-                        errors.InvalidRequest(
-                            "The request is not valid.",
-                            problems=[
-                                {
-                                    "name": ".".join(str(p) for p in e["loc"][1:]) or "body",
-                                    "code": "invalid",
-                                    "detail": e["msg"],
-                                }
-                                for e in exc.errors()
-                            ],
-                        ),
-                    )
+                except RequestValidationError as exc:  # converted in the one place
+                    return render_error(request, problems.to_error(request, exc))
                 except errors.RunplaneError as exc:
                     return render_error(request, exc)
                 except Exception as exc:

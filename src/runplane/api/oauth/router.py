@@ -3,7 +3,7 @@
 `POST /oauth2/token` and MuleSoft's `POST /accounts/api/v2/oauth2/token` (one
 handler) exchange an app's client credentials for an access token;
 `POST /oauth2/revoke` revokes one. The authentication middleware lets these
-paths through (`api.auth.PUBLIC_PATHS`): they authenticate the client
+paths through (`api.oauth.surface`): they authenticate the client
 themselves, by HTTP Basic (client id and secret each form-urlencoded first,
 RFC 6749 §2.3.1) or by `client_id` and `client_secret` in the body, never both
 with different values. Bodies are form-encoded or JSON (a body without a usable
@@ -187,6 +187,12 @@ def error_response(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, errors.RunplaneError):
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         exc = errors.RunplaneError("An unexpected error occurred.")
+    return error_body(exc)
+
+
+def error_body(exc: errors.RunplaneError) -> Response:
+    """The RFC 6749 §5.2 answer to a domain error (401 with its challenge, 429 with
+    Retry-After, never cached)."""
     status, code = oauth_error(exc)
     headers = dict(NO_STORE)
     if status == 401:

@@ -15,7 +15,7 @@ import re
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runplane.api import problems
 from runplane.api.native import executions
@@ -27,13 +27,14 @@ TRIGGER_METHODS = ("PUT", "POST")
 class TriggerFastPath:
     """PUT/POST /api/v1/processes/{process}/executions without FastAPI's layers."""
 
-    def __init__(self, api: FastAPI) -> None:
+    def __init__(self, app: ASGIApp, api: FastAPI) -> None:
+        self.app = app
         self.api = api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         match = TRIGGER_PATH_RE.match(scope["path"]) if scope["type"] == "http" else None
         if match is None:
-            await self.api(scope, receive, send)
+            await self.app(scope, receive, send)
             return
         scope["app"] = self.api
         scope["path_params"] = {"process": match.group(1)}
