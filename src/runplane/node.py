@@ -13,7 +13,7 @@ import logging
 from runplane import demo
 from runplane.runtime.agent import Agent, default_runtime_name
 from runplane.runtime.gateway import InProcessGateway
-from runplane.service import credentials, leases
+from runplane.service import credentials, leases, users
 from runplane.service.context import Context
 from runplane.service.limits import FailureLimiter
 from runplane.settings import Settings
@@ -33,6 +33,7 @@ class Node:
         self.agent: Agent | None = None
         self.demo_ready = False
         self.new_admin_token: str | None = None  # shown once, on the first start
+        self.new_admin_password: str | None = None  # user `admin`'s, shown once likewise
 
     @property
     def started(self) -> bool:
@@ -75,6 +76,8 @@ class Node:
             self._ctx = ctx
             configured = s.admin_token.get_secret_value() if s.admin_token else None
             self.new_admin_token = await credentials.bootstrap_admin(ctx, configured)
+            password = s.admin_password.get_secret_value() if s.admin_password else None
+            self.new_admin_password = await users.bootstrap_admin_user(ctx, password)
             if s.demo:
                 await demo.install(ctx)
                 self.demo_ready = await demo.is_deployed(ctx)
@@ -111,4 +114,8 @@ class Node:
                     log.warning("lease of %s expired → %s", execution_id, status.value)
             except Exception:
                 log.exception("sweep failed")
+            try:
+                await users.purge_idle_sessions(self.ctx)
+            except Exception:
+                log.exception("purging idle sessions failed")
             await asyncio.sleep(self.settings.sweep_interval_seconds)

@@ -34,8 +34,13 @@ class _Server(uvicorn.Server):
         lines = [f"runplane is serving on {base} (API docs: {base}/api/v1/docs)"]
         state = app.node
         if state.started:
+            if state.new_admin_password is not None:
+                # The one place secrets are ever printed: these lines, on the first start.
+                lines.append(
+                    f"Sign in to the console at {base}/ as admin with password "
+                    f"{state.new_admin_password} (shown only now)."
+                )
             if state.new_admin_token is not None:
-                # The one place a secret is ever printed: this line, on the first start.
                 authorization = f"'Authorization: Bearer {state.new_admin_token}'"
                 lines.append(
                     "The bearer token below is the admin token of workspace 'default', "

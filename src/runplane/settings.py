@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     auth_failure_limit: int = Field(default=10, ge=1)  # failed attempts per key per window
     auth_failure_window_seconds: float = Field(default=60.0, gt=0)
     admin_token: SecretStr | None = None  # RUNPLANE_ADMIN_TOKEN: the admin token, for automation
+    # RUNPLANE_ADMIN_PASSWORD: the console password of user `admin` (else generated, shown once)
+    admin_password: SecretStr | None = None
+    # a console session unused for this long is over (sign in again)
+    session_idle_timeout_seconds: float = Field(default=8 * 3600.0, gt=0)
     # Boomi's Long members (executionDuration): ["Long", n] as real Boomi sends them, or n
     boomi_long_as_array: bool = True
     # seals secret parameters at rest; default: a key file made in the data directory

@@ -20,6 +20,7 @@ PREFIXES = {
     CredentialKind.API_TOKEN: "rpt_",
     CredentialKind.PROCESS_SECRET: "rps_",
     CredentialKind.ACCESS_TOKEN: "rpa_",
+    CredentialKind.SESSION: "rpw_",  # a web console session (`rps_` is a process secret)
 }
 MIN_ADMIN_TOKEN_CHARS = 32
 CLIENT_ID_PREFIX = "rpc_"  # an OAuth2 client id: an identifier, not a secret

@@ -26,11 +26,13 @@ class Scope(StrEnum):
 
 
 class CredentialKind(StrEnum):
-    """The kinds of bearer credentials, all stored hashed in one table."""
+    """The kinds of credentials: bearer-like secrets stored hashed in one table, and
+    the sessions of signed-in users (their own table, domain/users.py)."""
 
     API_TOKEN = "api_token"  # noqa: S105 - kind names, not secrets
     PROCESS_SECRET = "process_secret"  # noqa: S105
     ACCESS_TOKEN = "access_token"  # noqa: S105
+    SESSION = "session"
 
 
 @dataclass(frozen=True)

@@ -3,15 +3,16 @@
 ```
 RunplaneError (500 internal)
 ├── BadRequest (400)            MalformedJson, InvalidScope, UnsupportedGrantType
-├── Unauthenticated (401)       InvalidCredentials, InvalidClient
+├── Unauthenticated (401)       InvalidCredentials, InvalidClient, SessionExpired
 ├── Forbidden (403)
 ├── MethodNotAllowed (405)
 ├── NotFound (404)              WorkspaceNotFound, EnvironmentNotFound, ProcessNotFound,
 │                               VersionNotFound, DeploymentNotFound, ExecutionNotFound,
-│                               CredentialNotFound, AppNotFound, RuntimeNotFound
+│                               CredentialNotFound, AppNotFound, RuntimeNotFound,
+│                               UserNotFound
 ├── Conflict (409)              ExecutionIdConflict, ProcessNotDeployed, ProcessNotInvokable,
 │                               InvalidTransition, ExecutionFinished, StaleLease,
-│                               RuntimeNameTaken
+│                               RuntimeNameTaken, UserExists
 ├── PayloadTooLarge (413)
 ├── UnsupportedMediaType (415)
 ├── TooManyRequests (429)
@@ -128,6 +129,12 @@ class AppNotFound(NotFound):
     code = "app_not_found"
 
 
+class UserNotFound(NotFound):
+    """No user with this name in the workspace."""
+
+    code = "user_not_found"
+
+
 class ExecutionNotFound(NotFound):
     """No execution with this id."""
 
@@ -163,6 +170,12 @@ class InvalidClient(InvalidCredentials):
     """Client authentication failed (unknown client, wrong secret or deleted app)."""
 
     code = "invalid_client"
+
+
+class SessionExpired(Unauthenticated):
+    """The session is unknown, ended or idle too long: sign in again."""
+
+    code = "session_expired"
 
 
 class Forbidden(RunplaneError):
@@ -226,6 +239,12 @@ class RuntimeNameTaken(Conflict):
     """Another runtime this caller cannot take over is registered under this name."""
 
     code = "runtime_name_taken"
+
+
+class UserExists(Conflict):
+    """A user with this name exists."""
+
+    code = "user_exists"
 
 
 class StaleLease(Conflict):

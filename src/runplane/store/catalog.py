@@ -440,6 +440,14 @@ def trigger_target(
     return _deployment(row), row.spec, row.secret_defaults or {}, row.secret_arguments or {}
 
 
+def workspace_id(conn: Connection, name: str) -> str:
+    """The id of the workspace with this name."""
+    ws_id = conn.scalar(select(workspaces.c.id).where(workspaces.c.name == name))
+    if ws_id is None:
+        raise errors.WorkspaceNotFound(f"No workspace {name!r}.")
+    return str(ws_id)
+
+
 def workspace_name(conn: Connection, ws_id: str) -> str:
     """The name of the workspace with this id."""
     name = conn.scalar(select(workspaces.c.name).where(workspaces.c.id == ws_id))

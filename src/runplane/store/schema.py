@@ -281,3 +281,42 @@ work_item_files = Table(
     Column("uploaded_at", UTCDateTime, nullable=True),
     Index("ix_work_item_files_work_item_id", "work_item_id"),
 )
+
+# People who sign in to the web console. A name is unique in the installation;
+# a user's rights are a role per workspace (domain.users.Role).
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),  # Argon2id, with its parameters
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("password_changed_at", UTCDateTime, nullable=False),
+    Column("disabled_at", UTCDateTime, nullable=True),
+    Column("last_sign_in_at", UTCDateTime, nullable=True),
+)
+
+user_roles = Table(
+    "user_roles",
+    metadata,
+    Column("user_id", ID, ForeignKey("users.id"), primary_key=True),
+    Column("workspace_id", ID, ForeignKey("workspaces.id"), primary_key=True),
+    Column("role", String(20), nullable=False),
+    Index("ix_user_roles_workspace_id", "workspace_id"),
+)
+
+# Signed-in sessions, by the digest of their token; a session that ends is deleted,
+# an idle one is purged by the sweeper.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # sha256 of the session token
+    Column("user_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("workspace_id", ID, ForeignKey("workspaces.id"), nullable=False),  # it acts in
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("client_address", String(100), nullable=True),
+    Column("user_agent", String(300), nullable=True),
+    Index("ix_sessions_user_id", "user_id"),
+    Index("ix_sessions_last_seen_at", "last_seen_at"),
+)
