@@ -27,6 +27,7 @@ from runplane.api.native import (
     processes,
     runtimes,
     system,
+    users,
     workspaces,
 )
 from runplane.node import Node
@@ -40,6 +41,7 @@ ROUTERS = (
     credentials.router,
     workspaces.router,
     apps.router,
+    users.router,
     oauth.router,
     mulesoft.router,
     mulesoft.router_v1,
