@@ -38,6 +38,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/leases/{execution_id}/release"): {"leaseToken": 1},
     ("POST", "/api/v1/leases/{execution_id}/logs"): {"leaseToken": 1, "attempt": 1, "text": "x"},
     ("POST", "/api/v1/leases/{execution_id}/report"): {"leaseToken": 1, "status": "succeeded"},
+    ("PUT", "/api/v1/users/{name}/password"): {"password": "a long enough password"},
 }
 
 
@@ -57,6 +58,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         wait_terminal(admin, execution["id"])
         assert admin.post("/api/v1/processes/hello/secret").status_code == 201
         admin.post("/api/v1/tokens", json={"name": SHARED_NAME, "scopes": ["executions:read"]})
+        user = admin.post("/api/v1/users", json={"name": SHARED_NAME, "role": "viewer"})
+        assert user.status_code == 201, user.text
         if any(r.path == "/api/v1/apps" for router in ROUTERS for r in router.routes):
             admin.post("/api/v1/apps", json={"name": SHARED_NAME, "scopes": ["executions:read"]})
         item = admin.post(

@@ -12,6 +12,7 @@ runplane login|logout               save a server and its token (or forget the t
 runplane tokens create|list|rotate|delete         API tokens
 runplane apps create|list|rotate|delete           OAuth2 client-credentials apps
 runplane secrets generate|rotate|delete|list      process secrets
+runplane users create|list|disable|passwd         users of the web console, roles
 runplane workspaces create|list                   tenants, each with its admin token
 runplane environments create|list
 ```
@@ -27,7 +28,7 @@ from typing import Annotated
 import typer
 
 from runplane import __version__
-from runplane.cli import apps, executions, process_secrets, processes, tokens, workspaces
+from runplane.cli import apps, executions, process_secrets, processes, tokens, users, workspaces
 from runplane.cli.deploy import deploy
 from runplane.cli.login import login, logout
 from runplane.cli.run import run
@@ -54,6 +55,7 @@ app.command()(logout)
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(apps.app, name="apps")
 app.add_typer(process_secrets.app, name="secrets")
+app.add_typer(users.app, name="users")
 app.add_typer(workspaces.workspaces_app, name="workspaces")
 app.add_typer(workspaces.environments_app, name="environments")
 

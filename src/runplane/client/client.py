@@ -39,6 +39,7 @@ from runplane.client.models import (
     ProcessSecret,
     ProcessSummary,
     RuntimeInfo,
+    User,
     Version,
     Workspace,
 )
@@ -350,6 +351,33 @@ class Client:
     def create_environment(self, name: str) -> Environment:
         """Create an environment in the caller's workspace."""
         return cast(Environment, self._json("POST", "/environments", json={"name": name}))
+
+    # -- users of the web console (admin) ---------------------------------------
+
+    def create_user(
+        self,
+        name: str,
+        role: str,
+        *,
+        workspace: str | None = None,
+        password: str | None = None,
+    ) -> User:
+        """Create a user (or give an existing one the role in the workspace); without
+        `password` the answer's `password` is a generated one, shown this once."""
+        body = _params(name=name, role=role, workspace=workspace, password=password)
+        return cast(User, self._json("POST", "/users", json=body))
+
+    def list_users(self) -> list[User]:
+        """The users holding a role in the workspace."""
+        return cast(list[User], self._json("GET", "/users")["items"])
+
+    def disable_user(self, name: str) -> User:
+        """Disable a user: it cannot sign in, and its sessions end."""
+        return cast(User, self._json("POST", f"/users/{_seg(name)}/disable"))
+
+    def set_user_password(self, name: str, password: str) -> None:
+        """Set a user's password; its sessions end."""
+        self._send("PUT", f"/users/{_seg(name)}/password", json={"password": password})
 
     # -- plumbing --------------------------------------------------------------
 

@@ -84,6 +84,18 @@ class CreatedWorkspace(TypedDict):
     adminToken: str
 
 
+class User(TypedDict):
+    """A user of the web console; `password` only when the server generated it."""
+
+    name: str
+    role: str
+    workspace: str
+    createdAt: str
+    disabled: bool
+    lastSignInAt: str | None
+    password: NotRequired[str]
+
+
 class ProcessSummary(TypedDict):
     """One item of `GET /api/v1/processes`."""
 

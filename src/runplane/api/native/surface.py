@@ -9,6 +9,7 @@ from runplane.api.native import (
     processes,
     runtimes,
     system,
+    users,
     workspaces,
 )
 from runplane.api.native.fastpath import TriggerFastPath
@@ -42,6 +43,7 @@ SURFACE = Surface(
         credentials.router,
         workspaces.router,
         apps.router,
+        users.router,
     ),
     public_paths=frozenset(
         {
