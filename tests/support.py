@@ -23,6 +23,7 @@ from runplane.bundle import pack_folder
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef-0123456789"  # RUNPLANE_ADMIN_TOKEN of test servers
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+ADMIN_PASSWORD = "test-admin-password-0123"  # RUNPLANE_ADMIN_PASSWORD of test servers (user admin)
 SERVER_START_SECONDS = 40.0
 
 
@@ -158,6 +159,7 @@ class ServerFactory:
                 "RUNPLANE_SWEEP_INTERVAL_SECONDS": "0.5",
                 "RUNPLANE_DRAIN_TIMEOUT_SECONDS": "2",
                 "RUNPLANE_ADMIN_TOKEN": ADMIN_TOKEN,
+                "RUNPLANE_ADMIN_PASSWORD": ADMIN_PASSWORD,
                 # tests refuse bad credentials on purpose, all from 127.0.0.1
                 "RUNPLANE_AUTH_FAILURE_LIMIT": "1000",
             }
@@ -274,3 +276,23 @@ def runtime_token(admin: httpx.Client, name: str, environment: str = "production
     )
     assert r.status_code == 201, r.text
     return str(r.json()["token"])
+
+
+def sign_in(server: Server, name: str = "admin", password: str = ADMIN_PASSWORD) -> httpx.Client:
+    """A console session of `name`, as a browser holds it: the session cookie, and the CSRF
+    token its pages carry sent as X-CSRF-Token (what htmx does)."""
+    import re
+
+    client = httpx.Client(base_url=server.base, timeout=70)
+    form = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token, form.text
+    r = client.post(
+        "/login", data={"csrf_token": token.group(1), "name": name, "password": password}
+    )
+    assert r.status_code == 303, r.text
+    page = client.get("/processes")
+    csrf = re.search(r'"X-CSRF-Token": "([^"]+)"', page.text.replace("&#34;", '"'))
+    assert csrf, page.text[:500]
+    client.headers["X-CSRF-Token"] = csrf.group(1)
+    return client

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     session_idle_timeout_seconds: float = Field(default=8 * 3600.0, gt=0)
     # Boomi's Long members (executionDuration): ["Long", n] as real Boomi sends them, or n
     boomi_long_as_array: bool = True
+    # console session cookies: Secure even when the request reached this server over plain
+    # HTTP (set it behind a TLS-terminating proxy)
+    cookie_secure: bool = False
     # seals secret parameters at rest; default: a key file made in the data directory
     secret_key: SecretStr | None = None
     # Also serve the MuleSoft RPA API under this path, as RPA Manager does: with

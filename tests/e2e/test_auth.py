@@ -12,13 +12,18 @@ import httpx
 import pytest
 
 from runplane.api.app import ROUTERS, create_app
+from runplane.api.registry import SURFACES
 from runplane.settings import Settings
+from runplane.web.surface import SURFACE as CONSOLE
 from tests.support import ADMIN_TOKEN, Server, ServerFactory, wait_terminal, wait_until
 
 # The OAuth2 token endpoints authenticate the client themselves (RFC 6749 errors).
 OAUTH_PUBLIC = {"/oauth2/token", "/accounts/api/v2/oauth2/token", "/oauth2/revoke"}
 # Presigned uploads: the one-time token in the form is the credential.
 PRESIGNED = {"/process-v1/uploads/x"}
+# The console's sign-in page and assets need no session; its other pages send a browser
+# without one to sign in (303), in the console's own way.
+CONSOLE_PUBLIC = {"/login", "/static/x"}
 PUBLIC = {
     "/api/v1/health",
     "/api/v1/openapi.json",
@@ -94,6 +99,14 @@ def test_every_route_but_the_public_ones_needs_a_credential(server: Server) -> N
                 continue
             if path in PUBLIC:
                 assert r.status_code == 200, (method, path)
+                continue
+            if SURFACES.owner(path) is CONSOLE:
+                if path in CONSOLE_PUBLIC:  # reached: a form, a missing form token, no asset x
+                    assert r.status_code in (200, 403, 404), (method, path)
+                    continue
+                assert r.status_code == 303, (method, path, r.status_code)
+                assert r.headers["location"].startswith("/login"), (method, path)
+                checked += 1
                 continue
             if path in PRESIGNED:  # reached the route: `{}` is not the form it needs
                 assert r.status_code == 422 and r.json()["error"] == "invalid_request", path

@@ -15,9 +15,16 @@ from tests.support import Server, ServerFactory, wait_terminal
 
 # Routes that create an object of the caller's own workspace under a name it
 # chooses: the same name existing in another workspace is not visible to them.
-CREATES_IN_OWN_WORKSPACE = {("POST", "/api/v1/processes/{process}/versions")}
-# Authenticated by its own one-time token, not by workspace (test_robocorp covers it).
-NOT_WORKSPACE_SCOPED = {("POST", "/process-v1/uploads/{file_id}")}
+CREATES_IN_OWN_WORKSPACE = {
+    ("POST", "/api/v1/processes/{process}/versions"),
+    ("POST", "/processes/{process}/versions"),  # the console's upload
+}
+# Authenticated by its own one-time token, not by workspace (test_robocorp covers it);
+# the console's assets, the same for everyone.
+NOT_WORKSPACE_SCOPED = {
+    ("POST", "/process-v1/uploads/{file_id}"),
+    ("GET", "/static/{path:path}"),
+}
 SHARED_NAME = "only-in-default"
 # A valid body where a route needs one, so only the object lookup can refuse it.
 BODIES: dict[tuple[str, str], Any] = {
@@ -129,6 +136,7 @@ def test_every_route_hides_another_workspaces_objects(world: dict[str, Any]) -> 
         "request_id": f"executionrecord-{execution['id']}",
         "runtime_id": world["runtime_id"],
         "version_id": world["version_id"],
+        "path": "console.css",
     }
     checked: list[str] = []
     leaks: list[str] = []

@@ -12,8 +12,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from runplane import __version__
 from runplane.api import problems
 from runplane.api.access_log import AccessLogMiddleware
-from runplane.api.auth import AuthMiddleware
 from runplane.api.alias import PathAlias
+from runplane.api.auth import AuthMiddleware
 from runplane.api.limits import BodyLimitMiddleware
 from runplane.api.registry import SURFACES
 from runplane.api.surface import Surfaces

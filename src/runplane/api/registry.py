@@ -8,5 +8,6 @@ from runplane.api.compat.robocorp.surface import SURFACE as ROBOCORP
 from runplane.api.native.surface import SURFACE as NATIVE
 from runplane.api.oauth.surface import SURFACE as OAUTH2
 from runplane.api.surface import Surfaces
+from runplane.web.surface import SURFACE as CONSOLE
 
-SURFACES = Surfaces([NATIVE, OAUTH2, MULESOFT, ROBOCORP, BOOMI])
+SURFACES = Surfaces([NATIVE, OAUTH2, MULESOFT, ROBOCORP, BOOMI, CONSOLE])

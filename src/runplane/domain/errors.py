@@ -185,6 +185,12 @@ class Forbidden(RunplaneError):
     code = "forbidden"
 
 
+class CsrfFailed(Forbidden):
+    """The request lacks a valid CSRF token: reload the page and try again."""
+
+    code = "csrf_failed"
+
+
 class MethodNotAllowed(RunplaneError):
     """This method is not allowed on this resource."""
 

@@ -133,6 +133,7 @@ class Runtime:
     state: str
     started_at: datetime
     last_heartbeat_at: datetime
+    busy: int = 0  # executions it is running (listings only)
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,43 @@ async def deploy(
     return await ctx.db.write(op)
 
 
+async def redeploy(
+    ctx: Context,
+    who: Principal,
+    process_name: str,
+    environment_name: str,
+    *,
+    version: int | None,
+    invokable: bool,
+    concurrency_limit: int | None,
+) -> tuple[Deployment, bool]:
+    """Deploy a version (default: the newest) keeping the run configuration's input
+    arguments, secret ones included (the console's deploy and invokable toggle)."""
+    who.require(Scope.PROCESSES_WRITE)
+    _not_a_process_secret(who)
+    now = ctx.clock()
+
+    def op(tx: Tx) -> tuple[Deployment, bool]:
+        process = store.get_process(tx.conn, who.workspace_id, process_name)
+        env = store.get_environment(tx.conn, who.workspace_id, environment_name)
+        who.require_target(process.id, process.name, env.id, env.name)
+        ver = store.get_version(tx.conn, process.id, version)
+        public, secret = store.deployment_arguments(tx.conn, process.id, env.id) or ({}, {})
+        spec = ProcessSpec.from_dict(ver.spec, {})
+        problems = check_values(spec.parameters, {**public, **secret})
+        if problems:
+            raise errors.InvalidInputArguments(
+                f"The run configuration's input arguments do not match version {ver.number}'s "
+                "parameters: deploy it through the API with new ones.",
+                problems=problems,
+            )
+        return store.put_deployment(
+            tx, process, env, ver, public, secret, invokable, concurrency_limit, now
+        )
+
+    return await ctx.db.write(op)
+
+
 async def undeploy(ctx: Context, who: Principal, process_name: str, environment_name: str) -> None:
     """Make a deployment not invokable (executions already accepted still run)."""
     who.require(Scope.PROCESSES_WRITE)

@@ -331,6 +331,22 @@ def put_deployment(
     return _deployment(row), existing is None
 
 
+def deployment_arguments(
+    conn: Connection, process_id: str, environment_id: str
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(public, secret) input arguments of a deployment's run configuration, or None when
+    the process is not deployed there."""
+    row = conn.execute(
+        select(deployments.c.input_arguments, deployments.c.secret_arguments).where(
+            deployments.c.process_id == process_id,
+            deployments.c.environment_id == environment_id,
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return dict(row.input_arguments or {}), dict(row.secret_arguments or {})
+
+
 def delete_deployment(tx: Tx, process: Process, environment: Environment) -> None:
     """Undeploy a process from an environment (its executions stay)."""
     result = tx.conn.execute(

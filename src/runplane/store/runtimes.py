@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, func, select, update
 
 from runplane.domain import errors
 from runplane.domain.ids import new_id
 from runplane.domain.model import Runtime
 from runplane.store.database import Tx
-from runplane.store.schema import runtimes
+from runplane.store.schema import executions, runtimes
 
 
 def _runtime(row: Row[Any]) -> Runtime:
@@ -26,6 +26,7 @@ def _runtime(row: Row[Any]) -> Runtime:
         state=row.state,
         started_at=row.started_at,
         last_heartbeat_at=row.last_heartbeat_at,
+        busy=getattr(row, "busy", 0) or 0,
     )
 
 
@@ -71,9 +72,17 @@ def touch_runtime(tx: Tx, runtime_id: str, now: datetime, state: str = "online")
 
 
 def list_runtimes(conn: Connection, ws_id: str) -> list[Runtime]:
-    """Every runtime registered in the workspace, by name."""
+    """Every runtime registered in the workspace, by name, with its running executions."""
+    busy = (
+        select(func.count())
+        .select_from(executions)
+        .where(executions.c.runtime_id == runtimes.c.id, executions.c.status == "running")
+        .scalar_subquery()
+    )
     rows = conn.execute(
-        select(runtimes).where(runtimes.c.workspace_id == ws_id).order_by(runtimes.c.name)
+        select(runtimes, busy.label("busy"))
+        .where(runtimes.c.workspace_id == ws_id)
+        .order_by(runtimes.c.name)
     )
     return [_runtime(r) for r in rows]
 

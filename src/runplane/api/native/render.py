@@ -120,6 +120,7 @@ def runtime(rt: Runtime, environments: dict[str, str], *, silent: bool = False) 
         "name": rt.name,
         "environment": environments.get(rt.environment_id) if rt.environment_id else None,
         "slots": rt.slots,
+        "slotsInUse": rt.busy,
         "labels": rt.labels,
         "version": rt.version,
         "state": "unresponsive" if silent and rt.state == "online" else rt.state,

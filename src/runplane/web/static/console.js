@@ -1,0 +1,209 @@
+// runplane console: live updates through the public event streams, no inline script.
+// Every text that came from the server is inserted with textContent, never as HTML
+// (except fragments the server rendered and escaped, swapped in by htmx).
+"use strict";
+
+(function () {
+  const TERMINAL = ["succeeded", "failed", "timed_out", "cancelled", "expired"];
+  const EARLIER_LINES = 2000;
+
+  function onReady(fn) {
+    if (document.readyState !== "loading") fn();
+    else document.addEventListener("DOMContentLoaded", fn);
+  }
+
+  function swap(url, target, how) {
+    return window.htmx.ajax("GET", url, { target: target, swap: how || "outerHTML" });
+  }
+
+  // Server-sent events with resume: EventSource reconnects by itself and sends
+  // Last-Event-ID, so a dropped connection loses nothing the server retains.
+  const streams = [];
+  function stream(url, handlers) {
+    const source = new EventSource(url, { withCredentials: true });
+    for (const [name, fn] of Object.entries(handlers)) {
+      source.addEventListener(name, (ev) => fn(ev.data ? JSON.parse(ev.data) : null, ev));
+    }
+    streams.push(source);
+    return source;
+  }
+  function closeStreams() {
+    while (streams.length) streams.pop().close();
+  }
+  window.addEventListener("pagehide", closeStreams);
+
+  // Executions list: each row's status follows the event stream; new executions
+  // appear at the top of the first page.
+  let executionsSource = null;
+  function liveExecutions(root) {
+    const table = root.querySelector("[data-live-executions]");
+    if (!table || table.dataset.live === "on") return;
+    table.dataset.live = "on";
+    if (executionsSource) executionsSource.close();  // the table it fed was replaced
+    const query = table.dataset.liveExecutions;
+    const url = "/api/v1/events" + (query ? "?" + query : "");
+    const pending = new Set();
+    executionsSource = stream(url, {
+      execution: (change) => {
+        const row = document.getElementById("row-" + change.id);
+        if (row) {
+          const badge = row.querySelector("[data-status]");
+          if (badge && badge.dataset.status !== change.status) {
+            badge.dataset.status = change.status;
+            badge.textContent = change.status;
+            badge.className = "status status-" + change.status;
+          }
+          if (TERMINAL.includes(change.status)) {
+            swap("/executions/" + encodeURIComponent(change.id) + "/row", row);
+          }
+        } else if (table.dataset.prepend === "true" && !pending.has(change.id)) {
+          pending.add(change.id);
+          const body = table.querySelector("tbody");
+          swap("/executions/" + encodeURIComponent(change.id) + "/row", body, "afterbegin").then(
+            () => pending.delete(change.id)
+          );
+          const empty = root.querySelector(".empty");
+          if (empty) empty.remove();
+        }
+      },
+    });
+  }
+
+  // One execution: the summary (status, timeline, result, buttons) re-renders on each
+  // change; the log follows its stream.
+  function liveExecution(root) {
+    const holder = root.querySelector("[data-live-execution]");
+    if (!holder || holder.dataset.live === "on") return;
+    holder.dataset.live = "on";
+    const id = holder.dataset.liveExecution;
+    stream("/api/v1/events?execution=" + encodeURIComponent(id), {
+      execution: () => swap("/executions/" + encodeURIComponent(id) + "/summary", "#summary"),
+    });
+    followLog(id);
+  }
+
+  function followLog(id) {
+    const log = document.getElementById("log");
+    if (!log) return;
+    const state = document.getElementById("log-state");
+    const earlier = document.getElementById("log-earlier");
+    const base = log.dataset.log;
+    let firstId = null;
+    let stick = true;
+    log.addEventListener("scroll", () => {
+      stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+    });
+    function append(text) {
+      log.appendChild(document.createTextNode(text));
+      if (stick) log.scrollTop = log.scrollHeight;
+    }
+    const source = stream(base + "?tail=" + encodeURIComponent(log.dataset.tail), {
+      log: (chunk, ev) => {
+        const chunkId = Number(ev.lastEventId || chunk.id);
+        if (firstId === null) {
+          firstId = chunkId;
+          if (chunk.more || chunk.truncated) earlier.hidden = false;
+        }
+        append(chunk.text);
+      },
+      start: (info) => {
+        if (info && info.more) earlier.hidden = false;
+        if (info && info.first !== undefined && firstId === null) firstId = info.first;
+      },
+      end: (info) => {
+        source.close();
+        if (state) state.textContent = "The execution is " + (info ? info.status : "over") + ".";
+      },
+    });
+    if (state) state.textContent = "Following the log…";
+    earlier.addEventListener("click", async () => {
+      if (firstId === null) return;
+      earlier.disabled = true;
+      const url = base + "?before=" + firstId + "&limit=" + EARLIER_LINES;
+      const answer = await fetch(url, { headers: { Accept: "application/json" } });
+      if (!answer.ok) {
+        earlier.disabled = false;
+        return;
+      }
+      const page = await answer.json();
+      const height = log.scrollHeight;
+      const text = page.items.map((c) => c.text).join("");
+      log.insertBefore(document.createTextNode(text), log.firstChild);
+      log.scrollTop += log.scrollHeight - height;
+      if (page.items.length) firstId = page.items[0].id;
+      earlier.hidden = !page.more;
+      earlier.disabled = false;
+    });
+  }
+
+  // Runtimes: refresh the table when executions change (slots in use) and every 15 s
+  // (heartbeats are not events).
+  function liveRuntimes(root) {
+    const table = root.querySelector("[data-live-runtimes]");
+    if (!table || document.body.dataset.liveRuntimes === "on") return;
+    document.body.dataset.liveRuntimes = "on";
+    let timer = null;
+    const refresh = () => {
+      const current = document.getElementById("runtimes");
+      if (current) window.htmx.trigger(current, "refresh");
+    };
+    const soon = () => {
+      if (timer === null) timer = setTimeout(() => { timer = null; refresh(); }, 500);
+    };
+    stream("/api/v1/events", { execution: soon });
+    setInterval(refresh, 15000);
+  }
+
+  // Object and array inputs are JSON: checked before the form is sent.
+  function checkJson(form) {
+    let ok = true;
+    for (const area of form.querySelectorAll("textarea[data-json]")) {
+      const problem = document.getElementById(area.id + "-problem");
+      let message = "";
+      if (area.value.trim()) {
+        try {
+          const value = JSON.parse(area.value);
+          const isArray = Array.isArray(value);
+          const isObject = value !== null && typeof value === "object" && !isArray;
+          if (area.dataset.json === "object" && !isObject) message = "Expected a JSON object.";
+          if (area.dataset.json === "array" && !isArray) message = "Expected a JSON array.";
+        } catch (err) {
+          message = "Not valid JSON: " + err.message;
+        }
+      }
+      area.setAttribute("aria-invalid", message ? "true" : "false");
+      if (problem) {
+        problem.textContent = message;
+        problem.hidden = !message;
+      }
+      if (message) ok = false;
+    }
+    return ok;
+  }
+
+  document.addEventListener("htmx:confirm", (ev) => {
+    const form = ev.target.closest("form");
+    if (form && form.querySelector("textarea[data-json]") && !checkJson(form)) {
+      ev.preventDefault();
+    }
+  });
+
+  document.addEventListener("click", async (ev) => {
+    const button = ev.target.closest("button[data-copy]");
+    if (!button) return;
+    try {
+      await navigator.clipboard.writeText(button.dataset.copy);
+      button.textContent = "Copied";
+    } catch (err) {
+      button.textContent = "Select and copy";
+    }
+  });
+
+  function wire(root) {
+    liveExecutions(root);
+    liveExecution(root);
+    liveRuntimes(root);
+  }
+  onReady(() => wire(document));
+  document.addEventListener("htmx:afterSettle", (ev) => wire(document));
+})();
