@@ -272,3 +272,16 @@ def test_assets_are_served_from_the_package_and_nothing_else(server: Server) -> 
         assert vendored.status_code == 200 and "immutable" in vendored.headers["cache-control"]
         for path in ("/static/%2e%2e/surface.py", "/static/..%2fsurface.py", "/static/vendor"):
             assert anonymous.get(path).status_code == 404, path
+
+
+def test_failed_sign_ins_go_through_the_failure_limit(start_server: ServerFactory) -> None:
+    srv = start_server.start("--slots", "0", "--no-demo", env={"RUNPLANE_AUTH_FAILURE_LIMIT": "3"})
+    with httpx.Client(base_url=srv.base) as browser:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/login").text)
+        assert token
+        form = {"csrf_token": token.group(1), "name": "admin", "password": "wrong password"}
+        answers = [browser.post("/login", data=form).status_code for _ in range(4)]
+        assert answers == [401, 401, 401, 429]
+        form["password"] = "test-admin-password-0123"
+        refused = browser.post("/login", data=form)  # blocked even with the right password
+        assert refused.status_code == 429 and "Too many failed sign-ins" in refused.text
