@@ -285,3 +285,32 @@ def test_failed_sign_ins_go_through_the_failure_limit(start_server: ServerFactor
         form["password"] = "test-admin-password-0123"
         refused = browser.post("/login", data=form)  # blocked even with the right password
         assert refused.status_code == 429 and "Too many failed sign-ins" in refused.text
+
+
+def test_an_admin_toggles_invokable_and_deploys_keeping_the_run_configuration(
+    server: Server, admin_session: httpx.Client
+) -> None:
+    with server.client() as api:
+        put = api.put(
+            "/api/v1/processes/typed/deployments/sandbox",
+            json={"version": 1, "inputArguments": {"count": 7, "token": "kept-secret"}},
+        )
+        assert put.status_code in (200, 201), put.text
+        path = "/processes/typed/deployments/sandbox"
+        off = admin_session.post(path, data={"version": "1"}, headers={"HX-Request": "true"})
+        assert off.status_code == 204 and off.headers["hx-location"] == "/processes/typed"
+        listed = api.get(
+            "/api/v1/deployments", params={"process": "typed", "environment": "sandbox"}
+        )
+        got = listed.json()["items"][0]
+        assert got["invokable"] is False
+        assert got["inputArguments"] == {"count": 7, "token": "***"}
+        on = admin_session.post(path, data={"version": "1", "invokable": "true"})
+        assert on.status_code == 303
+        started = api.post(
+            "/api/v1/processes/typed/executions", json={"environment": "sandbox"}
+        ).json()
+        done = wait_terminal(api, started["id"])
+        assert done["status"] == "succeeded" and done["result"]["count"] == 7
+        bad = admin_session.post(path, data={"version": "x", "concurrencyLimit": "0"})
+        assert bad.status_code == 422 and "concurrencyLimit" in bad.text

@@ -64,11 +64,13 @@ async def deploy(
     environment_name: str,
     *,
     version: int | None,
-    input_arguments: dict[str, Any],
+    input_arguments: dict[str, Any] | None,
     invokable: bool,
     concurrency_limit: int | None,
 ) -> tuple[Deployment, bool]:
-    """Deploy a version (default: the newest) to an environment with a run configuration."""
+    """Deploy a version (default: the newest) to an environment with a run configuration;
+    `input_arguments` None keeps the deployment's current ones, secret ones included (the
+    console's deploy and invokable toggle)."""
     who.require(Scope.PROCESSES_WRITE)
     _not_a_process_secret(who)
     now = ctx.clock()
@@ -79,49 +81,17 @@ async def deploy(
         who.require_target(process.id, process.name, env.id, env.name)
         ver = store.get_version(tx.conn, process.id, version)
         spec = ProcessSpec.from_dict(ver.spec, {})
-        arguments = coerce_integers(spec.parameters, input_arguments)
-        problems = check_values(spec.parameters, arguments) + out_of_range(arguments)
-        if problems:
-            raise errors.InvalidInputArguments(
-                "The run configuration's input arguments do not match the process parameters.",
-                problems=problems,
-            )
-        public, secret = split_secrets(spec.parameters, arguments)
-        return store.put_deployment(
-            tx, process, env, ver, public, secret, invokable, concurrency_limit, now
-        )
-
-    return await ctx.db.write(op)
-
-
-async def redeploy(
-    ctx: Context,
-    who: Principal,
-    process_name: str,
-    environment_name: str,
-    *,
-    version: int | None,
-    invokable: bool,
-    concurrency_limit: int | None,
-) -> tuple[Deployment, bool]:
-    """Deploy a version (default: the newest) keeping the run configuration's input
-    arguments, secret ones included (the console's deploy and invokable toggle)."""
-    who.require(Scope.PROCESSES_WRITE)
-    _not_a_process_secret(who)
-    now = ctx.clock()
-
-    def op(tx: Tx) -> tuple[Deployment, bool]:
-        process = store.get_process(tx.conn, who.workspace_id, process_name)
-        env = store.get_environment(tx.conn, who.workspace_id, environment_name)
-        who.require_target(process.id, process.name, env.id, env.name)
-        ver = store.get_version(tx.conn, process.id, version)
-        public, secret = store.deployment_arguments(tx.conn, process.id, env.id) or ({}, {})
-        spec = ProcessSpec.from_dict(ver.spec, {})
-        problems = check_values(spec.parameters, {**public, **secret})
+        if input_arguments is None:
+            public, secret = store.deployment_arguments(tx.conn, process.id, env.id) or ({}, {})
+            problems = check_values(spec.parameters, {**public, **secret})
+        else:
+            arguments = coerce_integers(spec.parameters, input_arguments)
+            problems = check_values(spec.parameters, arguments) + out_of_range(arguments)
+            public, secret = split_secrets(spec.parameters, arguments)
         if problems:
             raise errors.InvalidInputArguments(
                 f"The run configuration's input arguments do not match version {ver.number}'s "
-                "parameters: deploy it through the API with new ones.",
+                "parameters.",
                 problems=problems,
             )
         return store.put_deployment(

@@ -63,7 +63,11 @@ def render_error(
         response = HTMLResponse(html, status_code=exc.status, headers=extra)
     else:
         html = ENV.get_template("error.html").render(
-            title=exc.title(), status=exc.status, detail=exc.detail, code=exc.code
+            title=exc.title(),
+            status=exc.status,
+            detail=exc.detail,
+            code=exc.code,
+            problems=exc.problems,
         )
         response = HTMLResponse(html, status_code=exc.status, headers=extra)
     security.add_headers(response.headers)

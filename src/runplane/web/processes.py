@@ -236,12 +236,13 @@ async def deploy(request: Request, process: str, environment: str) -> Response:
         )
     if problems:
         raise errors.InvalidRequest("The deployment is not valid.", problems=problems)
-    await catalog.redeploy(
+    await catalog.deploy(
         ctx,
         who,
         process,
         environment,
         version=int(raw_version) if raw_version else None,
+        input_arguments=None,  # keep the run configuration's
         invokable="true" in form.getlist("invokable"),
         concurrency_limit=int(raw_limit) if raw_limit else None,
     )
