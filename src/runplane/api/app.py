@@ -24,6 +24,7 @@ from runplane.api.native import (
     apps,
     credentials,
     executions,
+    logs,
     processes,
     runtimes,
     system,
@@ -34,6 +35,7 @@ from runplane.settings import Settings
 
 ROUTERS = (
     executions.router,
+    logs.router,
     processes.router,
     system.router,
     runtimes.router,

@@ -1,4 +1,4 @@
-"""Named store operations for executions, leases and logs.
+"""Named store operations for executions, leases and log writes (reads: store/logs.py).
 
 `_transition` is the only code that writes `executions.status`; it asks
 `domain.states` for the next status and updates with the expected previous
@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from runplane.domain import errors, states
 from runplane.domain.events import ExecutionChanged, LogAppended, WorkAvailable
 from runplane.domain.filters import Filter
-from runplane.domain.model import Claim, Execution, LogChunk, Page
+from runplane.domain.model import Claim, Execution, Page
 from runplane.domain.states import Event, Status
 from runplane.store import events, sealing
 from runplane.store.database import Tx
@@ -780,16 +780,3 @@ def add_note(tx: Tx, execution_id: str, text: str, now: datetime) -> None:
         )
     )
     tx.emit(LogAppended(execution_id))
-
-
-def read_logs(
-    conn: Connection, execution_id: str, after_id: int = 0, limit: int = 1000
-) -> list[LogChunk]:
-    """Log chunks of an execution after chunk `after_id`, in order."""
-    rows = conn.execute(
-        select(execution_logs)
-        .where(execution_logs.c.execution_id == execution_id, execution_logs.c.id > after_id)
-        .order_by(execution_logs.c.id)
-        .limit(limit)
-    )
-    return [LogChunk(r.id, r.attempt, r.created_at, r.text) for r in rows]

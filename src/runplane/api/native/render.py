@@ -75,6 +75,11 @@ def execution(e: Execution) -> dict[str, Any]:
     }
 
 
+def log_chunk(c: LogChunk) -> dict[str, Any]:
+    """A log chunk as JSON (a `log` server-sent event, an item of a page of the log)."""
+    return {"id": c.id, "text": c.text, "at": ts(c.created_at), "attempt": c.attempt}
+
+
 def version(v: Version) -> dict[str, Any]:
     """A process version and what it declares."""
     spec = v.spec
