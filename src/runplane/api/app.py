@@ -23,6 +23,7 @@ from runplane.api.limits import BodyLimitMiddleware
 from runplane.api.native import (
     apps,
     credentials,
+    events,
     executions,
     logs,
     processes,
@@ -36,6 +37,7 @@ from runplane.settings import Settings
 ROUTERS = (
     executions.router,
     logs.router,
+    events.router,
     processes.router,
     system.router,
     runtimes.router,
