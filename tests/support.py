@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -296,3 +299,104 @@ def sign_in(server: Server, name: str = "admin", password: str = ADMIN_PASSWORD)
     assert csrf, page.text[:500]
     client.headers["X-CSRF-Token"] = csrf.group(1)
     return client
+
+
+class SseStream:
+    """A server-sent events response read on a thread: each message (`id`, `event`,
+    `data` decoded from JSON, `retry`, or `comment`) lands in a queue; None at its end."""
+
+    def __init__(
+        self,
+        srv: Server,
+        path: str,
+        *,
+        token: str | None = ADMIN_TOKEN,
+        params: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        auth = {"Authorization": f"Bearer {token}"} if token else {}
+        # no read timeout: a stream waits as long as it likes; tests bound their waits
+        self.client = httpx.Client(
+            base_url=srv.base, headers=auth, timeout=httpx.Timeout(30, read=None)
+        )
+        self._cm = self.client.stream(
+            "GET",
+            path,
+            params=params,
+            headers={"Accept": "text/event-stream", **(headers or {})},
+        )
+        self.response = self._cm.__enter__()
+        self.messages: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.error: BaseException | None = None
+        self.ended = False
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        if self.response.status_code == 200:
+            self._thread.start()
+
+    def _read(self) -> None:
+        message: dict[str, Any] = {}
+        try:
+            for line in self.response.iter_lines():
+                if line == "":
+                    if message:
+                        self.messages.put(message)
+                    message = {}
+                elif line.startswith(":"):
+                    self.messages.put({"comment": line[1:].strip()})
+                else:
+                    name, _, value = line.partition(":")
+                    value = value.removeprefix(" ")
+                    if name == "data":
+                        message["data"] = json.loads(value)
+                    elif name == "retry":
+                        message["retry"] = int(value)
+                    else:
+                        message[name] = value
+            self.ended = True
+        except BaseException as exc:  # read by the test (closing the stream lands here too)
+            self.error = exc
+        self.messages.put(None)
+
+    def next(self, timeout: float = 20.0) -> dict[str, Any] | None:
+        """The next message (None once the stream has ended); fails after `timeout` s."""
+        try:
+            return self.messages.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no message within {timeout} s") from None
+
+    def until(
+        self, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 30.0
+    ) -> list[dict[str, Any]]:
+        """Messages (comments left out) until `done(messages so far)`; fails at the deadline
+        or when the stream ends first."""
+        deadline = time.monotonic() + timeout
+        got: list[dict[str, Any]] = []
+        while not done(got):
+            message = self.next(max(0.01, deadline - time.monotonic()))
+            if message is None:
+                raise AssertionError(f"the stream ended first ({self.error!r}): {got}")
+            if "comment" not in message:
+                got.append(message)
+        return got
+
+    def close(self) -> None:
+        """Disconnect (as a client that goes away)."""
+        self.response.close()
+        self._cm.__exit__(None, None, None)
+        self.client.close()
+        self._thread.join(10)
+
+    def __enter__(self) -> SseStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def execution_events(messages: list[dict[str, Any]], execution_id: str) -> list[str]:
+    """The statuses an execution went through, as `execution` events told them."""
+    return [
+        m["data"]["status"]
+        for m in messages
+        if m.get("event") == "execution" and m["data"]["id"] == execution_id
+    ]

@@ -1,4 +1,5 @@
-"""A runplane node: the database, its listener, the sweeper, the embedded runtime, the demo.
+"""A runplane node: the database, its listener, the sweeper (expired leases, old execution
+events), the embedded runtime, the demo.
 
 Started and stopped by the ASGI lifespan, so a test can run a whole node with
 `create_app(settings)` and one server.
@@ -13,7 +14,7 @@ import logging
 from runplane import demo
 from runplane.runtime.agent import Agent, default_runtime_name
 from runplane.runtime.gateway import InProcessGateway
-from runplane.service import credentials, leases, users
+from runplane.service import credentials, events, leases, users
 from runplane.service.context import Context
 from runplane.service.limits import FailureLimiter
 from runplane.settings import Settings
@@ -118,4 +119,8 @@ class Node:
                 await users.purge_idle_sessions(self.ctx)
             except Exception:
                 log.exception("purging idle sessions failed")
+            try:
+                await events.purge(self.ctx)
+            except Exception:
+                log.exception("purging old execution events failed")
             await asyncio.sleep(self.settings.sweep_interval_seconds)

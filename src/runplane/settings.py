@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
     drain_timeout_seconds: float = Field(default=10.0, ge=0)
     max_wait_seconds: float = Field(default=60.0, gt=0)
+    # how long GET /api/v1/events can resume after an event (Last-Event-ID); older: reset
+    event_retention_seconds: float = Field(default=3600.0, gt=0)
     # PostgreSQL: wake other replicas by LISTEN/NOTIFY (off: they poll each second,
     # e.g. behind a transaction-pooling proxy that cannot hold a LISTEN)
     notify: bool = True

@@ -16,7 +16,7 @@ from runplane.domain.ids import new_id
 from runplane.domain.params import fingerprint
 from runplane.domain.states import Status
 from runplane.manifest import parse_manifest
-from runplane.store import catalog, executions
+from runplane.store import catalog, executions, logs
 from runplane.store.database import Tx
 from runplane.store.schema import executions as executions_table
 
@@ -360,9 +360,9 @@ def test_logs_are_read_in_order_after_a_chunk(engine: Engine) -> None:
         write(
             engine, lambda tx, t=text: executions.append_log(tx, e.id, claim.lease_token, 1, t, T0)
         )
-    chunks = read(engine, lambda c: executions.read_logs(c, e.id))
+    chunks = read(engine, lambda c: logs.read_logs(c, e.id))
     assert "".join(c.text for c in chunks) == "a\nb\nc\n"
-    rest = read(engine, lambda c: executions.read_logs(c, e.id, chunks[0].id))
+    rest = read(engine, lambda c: logs.read_logs(c, e.id, chunks[0].id))
     assert [c.text for c in rest] == ["b\n", "c\n"]
 
 

@@ -146,6 +146,22 @@ class LogChunk:
     text: str
 
 
+@dataclass(frozen=True)
+class ExecutionEvent:
+    """A status change of an execution, as the event stream hands it out (`seq` is its id)."""
+
+    seq: int
+    execution_id: str
+    client_execution_id: str
+    process_name: str
+    version_number: int
+    environment_name: str
+    status: Status
+    attempt: int
+    error_code: str | None
+    at: datetime
+
+
 @dataclass
 class Page:
     """One page of a keyset-paginated listing."""

@@ -1,9 +1,9 @@
-"""Use cases for executions: start, track (long poll), list, cancel, logs."""
+"""Use cases for executions: start, track (long poll), list, cancel (logs: service/logs.py)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,7 +12,7 @@ from runplane.domain import errors
 from runplane.domain.auth import Principal, Scope
 from runplane.domain.filters import Filter
 from runplane.domain.ids import new_id
-from runplane.domain.model import Execution, LogChunk, Page
+from runplane.domain.model import Execution, Page
 from runplane.domain.params import (
     effective_inputs,
     fingerprint,
@@ -28,7 +28,6 @@ from runplane.store.database import Tx
 
 MAX_CLIENT_EXECUTION_ID_CHARS = 255
 POLL_FALLBACK_SECONDS = 1.0
-LOG_PAGE_CHUNKS = 1000
 
 
 @dataclass(frozen=True)
@@ -161,7 +160,7 @@ def start_op(
     return op
 
 
-def _visible(who: Principal, execution: Execution) -> Execution:
+def visible(who: Principal, execution: Execution) -> Execution:
     """The execution, if the credential may see it; else it does not exist for it."""
     who.require(Scope.EXECUTIONS_READ)
     if not (
@@ -195,7 +194,7 @@ async def get(
 ) -> Execution:
     """The execution record; with `wait_seconds`, once terminal or when the time runs out."""
     execution = await ctx.db.read(lambda c: store.get_execution(c, who.workspace_id, execution_id))
-    return await _wait_terminal(ctx, who, _visible(who, execution), wait_seconds)
+    return await _wait_terminal(ctx, who, visible(who, execution), wait_seconds)
 
 
 async def get_by_client_id(
@@ -205,7 +204,7 @@ async def get_by_client_id(
     execution = await ctx.db.read(
         lambda c: store.get_by_client_id(c, who.workspace_id, process, client_execution_id)
     )
-    return await _wait_terminal(ctx, who, _visible(who, execution), wait_seconds)
+    return await _wait_terminal(ctx, who, visible(who, execution), wait_seconds)
 
 
 async def list_executions(
@@ -252,45 +251,3 @@ async def cancel(ctx: Context, who: Principal, execution_id: str) -> Execution:
     return await ctx.db.write(
         lambda tx: store.request_cancel(tx, who.workspace_id, execution_id, now)
     )
-
-
-async def logs(
-    ctx: Context, who: Principal, execution_id: str, after_id: int = 0
-) -> list[LogChunk]:
-    """One page (up to LOG_PAGE_CHUNKS) of an execution's log chunks after `after_id`."""
-
-    def op(conn: Any) -> list[LogChunk]:
-        _visible(who, store.get_execution(conn, who.workspace_id, execution_id))
-        return store.read_logs(conn, execution_id, after_id, LOG_PAGE_CHUNKS)
-
-    return await ctx.db.read(op)
-
-
-async def all_logs(ctx: Context, who: Principal, execution_id: str) -> AsyncIterator[LogChunk]:
-    """Every log chunk of an execution so far, page by page."""
-    after = 0
-    while True:
-        chunks = await logs(ctx, who, execution_id, after)
-        for chunk in chunks:
-            yield chunk
-        if len(chunks) < LOG_PAGE_CHUNKS:
-            return
-        after = chunks[-1].id
-
-
-async def follow_logs(ctx: Context, who: Principal, execution_id: str) -> AsyncIterator[LogChunk]:
-    """Every log chunk, then new ones as they come, until the execution is terminal."""
-    after = 0
-    async with ctx.hub.log_changes(execution_id) as changed:
-        while True:
-            execution = await get(ctx, who, execution_id)
-            while True:
-                chunks = await logs(ctx, who, execution_id, after)
-                for chunk in chunks:
-                    yield chunk
-                    after = chunk.id
-                if len(chunks) < LOG_PAGE_CHUNKS:
-                    break
-            if execution.status.terminal:
-                return
-            await wait_for(changed, POLL_FALLBACK_SECONDS)

@@ -1,4 +1,4 @@
-"""In-process wake-ups: long polls, log followers and idle runtimes wait here.
+"""In-process wake-ups: long polls, log followers, event streams and idle runtimes wait here.
 
 The database gateway calls `publish` on the event loop after each commit.
 A lost or missed wake-up only delays: every waiter re-reads the database and
@@ -23,11 +23,14 @@ class Hub:
         self._execution_waiters: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
         self._log_waiters: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
         self._work_waiters: set[asyncio.Event] = set()
+        self._any_execution_waiters: set[asyncio.Event] = set()
 
     def publish(self, events: list[DomainEvent]) -> None:
         """Wake everyone waiting for one of `events`."""
         for ev in events:
             if isinstance(ev, ExecutionChanged):
+                for w in self._any_execution_waiters:
+                    w.set()
                 for w in self._execution_waiters.get(ev.execution_id, ()):
                     w.set()
                 for w in self._log_waiters.get(ev.execution_id, ()):
@@ -45,7 +48,7 @@ class Hub:
             for waiters in table.values():
                 for w in waiters:
                     w.set()
-        for w in self._work_waiters:
+        for w in (*self._work_waiters, *self._any_execution_waiters):
             w.set()
 
     @contextlib.asynccontextmanager
@@ -63,12 +66,24 @@ class Hub:
     @contextlib.asynccontextmanager
     async def work(self) -> AsyncIterator[asyncio.Event]:
         """An event set whenever work may have become claimable."""
+        async with self._join(self._work_waiters) as ev:
+            yield ev
+
+    @contextlib.asynccontextmanager
+    async def any_execution_changes(self) -> AsyncIterator[asyncio.Event]:
+        """An event set whenever any execution (of any workspace) changes."""
+        async with self._join(self._any_execution_waiters) as ev:
+            yield ev
+
+    @staticmethod
+    @contextlib.asynccontextmanager
+    async def _join(waiters: set[asyncio.Event]) -> AsyncIterator[asyncio.Event]:
         ev = asyncio.Event()
-        self._work_waiters.add(ev)
+        waiters.add(ev)
         try:
             yield ev
         finally:
-            self._work_waiters.discard(ev)
+            waiters.discard(ev)
 
     @staticmethod
     @contextlib.asynccontextmanager

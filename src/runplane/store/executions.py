@@ -1,4 +1,4 @@
-"""Named store operations for executions, leases and logs.
+"""Named store operations for executions, leases and log writes (reads: store/logs.py).
 
 `_transition` is the only code that writes `executions.status`; it asks
 `domain.states` for the next status and updates with the expected previous
@@ -23,9 +23,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from runplane.domain import errors, states
 from runplane.domain.events import ExecutionChanged, LogAppended, WorkAvailable
 from runplane.domain.filters import Filter
-from runplane.domain.model import Claim, Execution, LogChunk, Page
+from runplane.domain.model import Claim, Execution, Page
 from runplane.domain.states import Event, Status
-from runplane.store import sealing
+from runplane.store import events, sealing
 from runplane.store.database import Tx
 from runplane.store.filters import where
 from runplane.store.schema import (
@@ -221,6 +221,17 @@ def create_execution(tx: Tx, new: NewExecution, now: datetime) -> tuple[Executio
     }
     inserted = _insert_execution(tx.conn, values)
     if inserted:
+        events.record(
+            tx,
+            workspace_id=new.workspace_id,
+            execution_id=new.id,
+            process_id=new.process_id,
+            environment_id=new.environment_id,
+            status=Status.QUEUED,
+            attempt=1,
+            error_code=None,
+            at=now,
+        )
         tx.emit(WorkAvailable(new.environment_id))
         tx.emit(ExecutionChanged(new.id, Status.QUEUED.value))
         return (
@@ -408,8 +419,9 @@ def _transition(
     values: dict[str, Any] | None = None,
     lost_because: str = "The runtime running this execution stopped answering.",
 ) -> Status:
-    """Apply `event` to the execution in `row`: THE status write. `lost_because` is the
-    error message when a lost lease ends the execution."""
+    """Apply `event` to the execution in `row`: THE status write, with its entry in the
+    event log (same transaction). `lost_because` is the error message when a lost lease
+    ends the execution."""
     current = Status(row.status)
     target = states.next_status(
         current,
@@ -442,6 +454,17 @@ def _transition(
         stmt = stmt.where(executions.c.lease_token == lease_token)
     if tx.conn.execute(stmt.values(**new)).rowcount != 1:
         raise errors.StaleLease("The execution changed meanwhile; this update was refused.")
+    events.record(
+        tx,
+        workspace_id=row.workspace_id,
+        execution_id=row.id,
+        process_id=row.process_id,
+        environment_id=row.environment_id,
+        status=target,
+        attempt=new.get("attempt", row.attempt),
+        error_code=new.get("error_code", getattr(row, "error_code", None)),
+        at=now,
+    )
     tx.emit(ExecutionChanged(row.id, target.value))
     if target is Status.QUEUED:
         tx.emit(WorkAvailable(row.environment_id))
@@ -480,6 +503,8 @@ def claim_next(
     q = (
         select(
             executions.c.id,
+            executions.c.workspace_id,
+            executions.c.process_id,
             executions.c.status,
             executions.c.attempt,
             executions.c.max_attempts,
@@ -755,16 +780,3 @@ def add_note(tx: Tx, execution_id: str, text: str, now: datetime) -> None:
         )
     )
     tx.emit(LogAppended(execution_id))
-
-
-def read_logs(
-    conn: Connection, execution_id: str, after_id: int = 0, limit: int = 1000
-) -> list[LogChunk]:
-    """Log chunks of an execution after chunk `after_id`, in order."""
-    rows = conn.execute(
-        select(execution_logs)
-        .where(execution_logs.c.execution_id == execution_id, execution_logs.c.id > after_id)
-        .order_by(execution_logs.c.id)
-        .limit(limit)
-    )
-    return [LogChunk(r.id, r.attempt, r.created_at, r.text) for r in rows]

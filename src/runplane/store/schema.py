@@ -196,6 +196,32 @@ execution_logs = Table(
     Index("ix_execution_logs_execution_id_id", "execution_id", "id"),
 )
 
+# Every status change of an execution (its insert as queued included), written in
+# the transaction that made it: the log behind GET /api/v1/events. Append-only, purged
+# after RUNPLANE_EVENT_RETENTION_SECONDS; no foreign keys (it is written on the trigger's
+# hot path and outlives nothing it names). Streams read it in (tx_position, seq) order:
+# see store/events.py for why not in seq order alone.
+execution_events = Table(
+    "execution_events",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    # PostgreSQL: max(the writing transaction's id, the first transaction id its snapshot
+    # still saw running); SQLite (one writer: seq order is commit order): 0
+    Column("tx_position", BigInteger, nullable=False),
+    Column("workspace_id", ID, nullable=False),
+    Column("execution_id", ID, nullable=False),
+    Column("process_id", ID, nullable=False),
+    Column("environment_id", ID, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("error_code", String(100), nullable=True),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_execution_events_workspace_id_tx_position_seq", "workspace_id", "tx_position", "seq"),
+    sqlite_autoincrement=True,  # a purged seq is never handed out again
+)
+
 credentials = Table(
     "credentials",
     metadata,

@@ -1,18 +1,17 @@
-"""Native API: start, track, list, cancel executions and read their logs.
+"""Native API: start, track, list and cancel executions (their logs: logs.py).
 
 Routers translate only: parse → one service call → render.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.responses import Response
 
 from runplane.api.deps import Ctx, Who, principal_of
 from runplane.api.native import render
@@ -250,33 +249,6 @@ async def cancel_execution(execution_id: str, ctx: Ctx, who: Who) -> Response:
     """Cancel: 200 when cancelled at once (queued), 202 when its runtime is killing it."""
     execution = await svc.cancel(ctx, who, execution_id)
     return JSON(render.execution(execution), status_code=200 if execution.status.terminal else 202)
-
-
-@router.get(
-    "/executions/{execution_id}/logs",
-    response_class=PlainTextResponse,
-    responses={200: {"content": {"text/plain": {}}}},
-)
-async def execution_logs(execution_id: str, ctx: Ctx, who: Who, follow: bool = False) -> Response:
-    """The execution's log as text; `?follow=true` streams it until the execution ends."""
-    if not follow:
-        parts: list[str] = []  # the first page raises the 404 of a missing execution
-        attempt = None
-        async for chunk in svc.all_logs(ctx, who, execution_id):
-            text, attempt = render.log_text([chunk], attempt)
-            parts.append(text)
-        return PlainTextResponse("".join(parts))
-    await svc.get(ctx, who, execution_id)  # a 404 must come before the 200 starts streaming
-
-    async def body() -> AsyncIterator[str]:
-        attempt = None
-        async for chunk in svc.follow_logs(ctx, who, execution_id):
-            text, attempt = render.log_text([chunk], attempt)
-            yield text
-
-    return StreamingResponse(
-        body(), media_type="text/plain; charset=utf-8", headers={"X-Accel-Buffering": "no"}
-    )
 
 
 def _statuses(values: list[str] | None) -> list[Status] | None:

@@ -14,6 +14,7 @@ from runplane.domain.model import (
     Deployment,
     Environment,
     Execution,
+    ExecutionEvent,
     LogChunk,
     Runtime,
     Version,
@@ -73,6 +74,26 @@ def execution(e: Execution) -> dict[str, Any]:
             "cancel": f"{link}/cancel",
         },
     }
+
+
+def execution_event(e: ExecutionEvent) -> dict[str, Any]:
+    """The data of an `execution` server-sent event: one status change."""
+    return {
+        "id": e.execution_id,
+        "executionId": e.client_execution_id,
+        "process": e.process_name,
+        "version": e.version_number,
+        "environment": e.environment_name,
+        "status": e.status.value,
+        "attempt": e.attempt,
+        "error": None if e.error_code is None else {"code": e.error_code},
+        "at": ts(e.at),
+    }
+
+
+def log_chunk(c: LogChunk) -> dict[str, Any]:
+    """A log chunk as JSON (a `log` server-sent event, an item of a page of the log)."""
+    return {"id": c.id, "text": c.text, "at": ts(c.created_at), "attempt": c.attempt}
 
 
 def version(v: Version) -> dict[str, Any]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from runplane.api.native import (
     apps,
     credentials,
+    events,
     executions,
+    logs,
     processes,
     runtimes,
     system,
@@ -37,6 +39,8 @@ SURFACE = Surface(
     prefixes=(PREFIX,),
     routers=(
         executions.router,
+        logs.router,
+        events.router,
         processes.router,
         system.router,
         runtimes.router,

@@ -1,6 +1,6 @@
 """users, user_roles, sessions: people who sign in to the web console
 
-Revision ID: 0008_users
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-03
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_users"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
