@@ -24,7 +24,9 @@ from runplane.web.templating import CANCELLABLE, render
 router = APIRouter(route_class=console_route(), include_in_schema=False)
 
 PAGE_SIZE = 50
-LOG_TAIL_LINES = 2000  # the log shows its tail; earlier lines load on demand
+# the log opens on its last chunks (a chunk is what a runtime shipped at once, up to
+# ~64 KB: this bounds the first load near 1.3 MB); earlier chunks load on demand
+LOG_TAIL_CHUNKS = 20
 TIME_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
 
 
@@ -143,7 +145,7 @@ async def execution_page(request: Request, execution_id: str) -> Response:
         "execution.html",
         title=f"{execution.process_name} · {execution.id}",
         nav="executions",
-        log_tail=LOG_TAIL_LINES,
+        log_tail=LOG_TAIL_CHUNKS,
         **_summary(request, execution),
     )
 

@@ -5,7 +5,7 @@
 
 (function () {
   const TERMINAL = ["succeeded", "failed", "timed_out", "cancelled", "expired"];
-  const EARLIER_LINES = 2000;
+  const EARLIER_CHUNKS = 100;  // per "Load earlier lines"; the log API pages by chunk
 
   function onReady(fn) {
     if (document.readyState !== "loading") fn();
@@ -76,9 +76,13 @@
     if (!holder || holder.dataset.live === "on") return;
     holder.dataset.live = "on";
     const id = holder.dataset.liveExecution;
-    stream("/api/v1/events?execution=" + encodeURIComponent(id), {
-      execution: () => swap("/executions/" + encodeURIComponent(id) + "/summary", "#summary"),
+    const summary = () => swap("/executions/" + encodeURIComponent(id) + "/summary", "#summary");
+    const source = stream("/api/v1/events?execution=" + encodeURIComponent(id), {
+      execution: summary,
     });
+    // A change between the page's rendering and the stream's start has no event: once
+    // the stream is open, read the summary again.
+    source.addEventListener("open", summary);
     followLog(id);
   }
 
@@ -93,6 +97,15 @@
     log.addEventListener("scroll", () => {
       stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
     });
+    // Earlier chunks of the log, newest last, as JSON (the stream starts at a tail).
+    function earlierPage(before, limit) {
+      const url = base + "?format=json&before=" + before + "&limit=" + limit;
+      return fetch(url, { headers: { Accept: "application/json" } });
+    }
+    async function showEarlierIfAny(before) {
+      const answer = await earlierPage(before, 1);
+      if (answer.ok && (await answer.json()).items.length) earlier.hidden = false;
+    }
     function append(text) {
       log.appendChild(document.createTextNode(text));
       if (stick) log.scrollTop = log.scrollHeight;
@@ -102,13 +115,9 @@
         const chunkId = Number(ev.lastEventId || chunk.id);
         if (firstId === null) {
           firstId = chunkId;
-          if (chunk.more || chunk.truncated) earlier.hidden = false;
+          showEarlierIfAny(chunkId);
         }
         append(chunk.text);
-      },
-      start: (info) => {
-        if (info && info.more) earlier.hidden = false;
-        if (info && info.first !== undefined && firstId === null) firstId = info.first;
       },
       end: (info) => {
         source.close();
@@ -119,8 +128,7 @@
     earlier.addEventListener("click", async () => {
       if (firstId === null) return;
       earlier.disabled = true;
-      const url = base + "?before=" + firstId + "&limit=" + EARLIER_LINES;
-      const answer = await fetch(url, { headers: { Accept: "application/json" } });
+      const answer = await earlierPage(firstId, EARLIER_CHUNKS);
       if (!answer.ok) {
         earlier.disabled = false;
         return;
