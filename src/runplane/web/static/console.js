@@ -121,7 +121,8 @@
       },
       end: (info) => {
         source.close();
-        if (state) state.textContent = "The execution is " + (info ? info.status : "over") + ".";
+        const status = info && info.status ? ": " + info.status : "";
+        if (state) state.textContent = "The execution ended" + status + ".";
       },
     });
     if (state) state.textContent = "Following the log…";
