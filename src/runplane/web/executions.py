@@ -24,7 +24,7 @@ from runplane.web.templating import CANCELLABLE, render
 router = APIRouter(route_class=console_route(), include_in_schema=False)
 
 PAGE_SIZE = 50
-LOG_TAIL_LINES = 2000  # the log shows its tail; earlier lines load on demand
+LOG_TAIL_CHUNKS = 200  # the log opens at its tail; earlier chunks load on demand
 TIME_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
 
 
@@ -143,7 +143,7 @@ async def execution_page(request: Request, execution_id: str) -> Response:
         "execution.html",
         title=f"{execution.process_name} · {execution.id}",
         nav="executions",
-        log_tail=LOG_TAIL_LINES,
+        log_tail=LOG_TAIL_CHUNKS,
         **_summary(request, execution),
     )
 
