@@ -208,11 +208,11 @@ def test_executions_logs_print_what_the_process_printed(cli: Cli, processes: Pat
 
     result = cli("executions", "logs", record["id"], "--json")
     assert result.exit_code == 0, result.stderr
-    assert result.json() == {"id": record["id"], "log": "greeting Logs\n"}
+    assert result.json() == {"id": record["id"], "log": "Hello, Logs!\n"}
 
     followed = cli("executions", "logs", record["id"], "--follow")
     assert followed.exit_code == 0, followed.stderr
-    assert followed.stdout == "greeting Logs\n"
+    assert followed.stdout == "Hello, Logs!\n"
 
 
 def test_follow_streams_the_log_until_the_execution_ends(cli: Cli, processes: Path) -> None:

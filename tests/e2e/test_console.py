@@ -314,3 +314,26 @@ def test_an_admin_toggles_invokable_and_deploys_keeping_the_run_configuration(
         assert done["status"] == "succeeded" and done["result"]["count"] == 7
         bad = admin_session.post(path, data={"version": "x", "concurrencyLimit": "0"})
         assert bad.status_code == 422 and "concurrencyLimit" in bad.text
+
+
+def test_the_reports_page_shows_the_databases_figures(
+    server: Server, admin_session: httpx.Client
+) -> None:
+    with server.client() as api:
+        started = api.post(
+            "/api/v1/processes/typed/executions",
+            json={"inputArguments": {"count": 1}, "environment": "production"},
+        ).json()
+        wait_terminal(api, started["id"])
+        expected = api.get("/api/v1/reports", params={"period": "7d", "process": "typed"}).json()
+    page = admin_session.get("/reports", params={"period": "7d", "process": "typed"})
+    assert page.status_code == 200
+    row = next(r for r in expected["rows"] if r["environment"] == "production")
+    cells = re.search(
+        r"<td>typed</td><td>production</td><td>(\d+)</td>\s*<td>(\d+)</td>", page.text
+    )
+    assert cells and int(cells.group(1)) == row["total"]
+    assert int(cells.group(2)) == row["counts"]["succeeded"]
+    assert page.text.count('class="bar bar-succeeded"') >= 1
+    bad = admin_session.get("/reports", params={"period": "1y"})
+    assert bad.status_code == 422 and "period" in bad.text

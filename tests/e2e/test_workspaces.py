@@ -8,10 +8,11 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from runplane.api.app import ROUTERS
-from tests.support import Server, ServerFactory, wait_terminal
+from tests.support import Server, ServerFactory, sign_in, wait_terminal
 
 # Routes that create an object of the caller's own workspace under a name it
 # chooses: the same name existing in another workspace is not visible to them.
@@ -28,6 +29,8 @@ NOT_WORKSPACE_SCOPED = {
 # Endless server-sent event streams: test_events shows another workspace's executions
 # never appear in them.
 ENDLESS = {("GET", "/api/v1/events")}
+# Ends the console session the walk goes on with (it names no object).
+SIGNS_OUT = {("POST", "/logout")}
 SHARED_NAME = "only-in-default"
 # A valid body where a route needs one, so only the object lookup can refuse it.
 BODIES: dict[tuple[str, str], Any] = {
@@ -120,8 +123,9 @@ def _routes() -> list[tuple[str, str]]:
     return out
 
 
-def test_every_route_hides_another_workspaces_objects(world: dict[str, Any]) -> None:
-    srv: Server = world["server"]
+def _walk(client: httpx.Client, world: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(checked, leaks) of every route called by `client` (of workspace acme) with the ids
+    of workspace default's objects."""
     execution = world["execution"]
     values = {
         "process": "hello",
@@ -143,27 +147,49 @@ def test_every_route_hides_another_workspaces_objects(world: dict[str, Any]) -> 
     }
     checked: list[str] = []
     leaks: list[str] = []
+    for method, template in _routes():
+        if (method, template) in ENDLESS | SIGNS_OUT:
+            continue
+        params = re.findall(r"\{([^}:]+)(?::[^}]*)?\}", template)
+        path = re.sub(r"\{([^}:]+)(?::[^}]*)?\}", lambda m: str(values[m.group(1)]), template)
+        if "execution_id" in params and "process" in params:
+            path = path.replace(execution["id"], execution["executionId"])
+        r = client.request(method, path, json=BODIES.get((method, template), {}))
+        if (method, template) in CREATES_IN_OWN_WORKSPACE | NOT_WORKSPACE_SCOPED:
+            continue
+        if set(params) - {"workspace"}:
+            checked.append(f"{method} {template}")
+            if r.status_code != 404:
+                leaks.append(f"{method} {template} -> {r.status_code} {r.text[:120]}")
+        elif method == "GET":
+            checked.append(f"{method} {template}")
+            if r.status_code != 200 or execution["id"] in r.text or SHARED_NAME in r.text:
+                leaks.append(f"{method} {template} -> {r.status_code} {r.text[:120]}")
+    return checked, leaks
+
+
+def test_every_route_hides_another_workspaces_objects(world: dict[str, Any]) -> None:
+    srv: Server = world["server"]
     with srv.client(token=world["acme"]) as acme:
-        for method, template in _routes():
-            if (method, template) in ENDLESS:
-                continue
-            params = re.findall(r"\{([^}:]+)(?::[^}]*)?\}", template)
-            path = re.sub(r"\{([^}:]+)(?::[^}]*)?\}", lambda m: str(values[m.group(1)]), template)
-            if "execution_id" in params and "process" in params:
-                path = path.replace(execution["id"], execution["executionId"])
-            r = acme.request(method, path, json=BODIES.get((method, template), {}))
-            if (method, template) in CREATES_IN_OWN_WORKSPACE | NOT_WORKSPACE_SCOPED:
-                continue
-            if set(params) - {"workspace"}:
-                checked.append(f"{method} {template}")
-                if r.status_code != 404:
-                    leaks.append(f"{method} {template} -> {r.status_code} {r.text[:120]}")
-            elif method == "GET":
-                checked.append(f"{method} {template}")
-                if r.status_code != 200 or execution["id"] in r.text or SHARED_NAME in r.text:
-                    leaks.append(f"{method} {template} -> {r.status_code} {r.text[:120]}")
+        checked, leaks = _walk(acme, world)
     assert not leaks, "\n".join(leaks)
     assert len(checked) >= 15, checked
+
+
+def test_every_route_hides_another_workspaces_objects_from_a_console_session(
+    world: dict[str, Any],
+) -> None:
+    srv: Server = world["server"]
+    with srv.client(token=world["acme"]) as acme:
+        made = acme.post(
+            "/api/v1/users",
+            json={"name": "acme-admin", "role": "admin", "password": "acme-admin-password"},
+        )
+        assert made.status_code == 201, made.text
+    with contextlib.closing(sign_in(srv, "acme-admin", "acme-admin-password")) as session:
+        checked, leaks = _walk(session, world)
+    assert not leaks, "\n".join(leaks)
+    assert len([c for c in checked if not c.split()[1].startswith("/api/")]) >= 10, checked
 
 
 def test_another_workspaces_credentials_never_start_its_processes(

@@ -69,3 +69,9 @@ def test_the_core_of_the_api_knows_no_surface() -> None:
         imported = _full_imports(PACKAGE / "api" / name)
         named = sorted(i for i in imported if i.startswith(SURFACE_PACKAGES))
         assert named == [], (name, named)
+
+
+def test_the_console_reaches_the_store_only_through_the_service_layer() -> None:
+    for path in (PACKAGE / "web").rglob("*.py"):
+        imported = _full_imports(path)
+        assert not [i for i in imported if i.startswith("runplane.store")], path

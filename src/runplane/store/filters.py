@@ -1,5 +1,6 @@
 """domain.filters → a SQL condition on the execution listing (executions joined with
-their process and environment)."""
+their process and environment). Status and created_at conditions never pick an
+index on SQLite, as the listing's named filters (store.listing)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,16 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from runplane.domain.filters import AnyOf, Condition, Field, Filter, Not, Op
 from runplane.store.schema import environments, executions, processes
+from runplane.store.sql import unindexed
 
 _COLUMNS: dict[Field, ColumnElement[Any]] = {
     Field.ID: executions.c.id,
-    Field.STATUS: executions.c.status,
+    Field.STATUS: unindexed(executions.c.status),
     Field.PROCESS_ID: executions.c.process_id,
     Field.PROCESS_NAME: processes.c.name,
     Field.ENVIRONMENT_ID: executions.c.environment_id,
     Field.ENVIRONMENT_NAME: environments.c.name,
-    Field.CREATED_AT: executions.c.created_at,
+    Field.CREATED_AT: unindexed(executions.c.created_at),
     Field.UPDATED_AT: executions.c.updated_at,
 }
 

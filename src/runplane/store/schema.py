@@ -179,6 +179,8 @@ executions = Table(
     UniqueConstraint("process_id", "client_execution_id"),
     Index("ix_executions_claim", "status", "environment_id", "run_after"),
     Index("ix_executions_workspace_id_id", "workspace_id", "id"),
+    # reports; the listing's time range (its id bounds: store.executions._created_between)
+    Index("ix_executions_workspace_id_created_at_id", "workspace_id", "created_at", "id"),
     Index("ix_executions_process_id_id", "process_id", "id"),
     Index("ix_executions_lease", "status", "lease_expires_at"),
 )

@@ -24,9 +24,7 @@ from runplane.web.templating import CANCELLABLE, render
 router = APIRouter(route_class=console_route(), include_in_schema=False)
 
 PAGE_SIZE = 50
-# the log opens on its last chunks (a chunk is what a runtime shipped at once, up to
-# ~64 KB: this bounds the first load near 1.3 MB); earlier chunks load on demand
-LOG_TAIL_CHUNKS = 20
+LOG_TAIL_CHUNKS = 200  # the log opens at its tail; earlier chunks load on demand
 TIME_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
 
 

@@ -19,6 +19,7 @@ from runplane.domain.model import (
     Runtime,
     Version,
 )
+from runplane.domain.reports import Report
 
 API = "/api/v1"
 
@@ -181,3 +182,26 @@ def log_text(chunks: list[LogChunk], previous_attempt: int | None = None) -> tup
         attempt = chunk.attempt
         parts.append(chunk.text)
     return "".join(parts), attempt
+
+
+def report(r: Report) -> dict[str, Any]:
+    """An execution report: rows per process and environment, and the chart's series."""
+    return {
+        "period": r.period,
+        "since": ts(r.since),
+        "until": ts(r.until),
+        "bucketSeconds": r.bucket_seconds,
+        "rows": [
+            {
+                "process": row.process,
+                "environment": row.environment,
+                "counts": row.counts,
+                "total": row.total,
+                "successRate": row.success_rate,
+                "p50Ms": row.p50_ms,
+                "p95Ms": row.p95_ms,
+            }
+            for row in r.rows
+        ],
+        "series": [{"start": ts(point.start), "counts": point.counts} for point in r.series],
+    }

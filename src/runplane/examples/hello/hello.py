@@ -2,5 +2,5 @@
 
 
 def main(name: str = "world") -> dict[str, str]:
-    print(f"greeting {name}")
+    print(f"Hello, {name}!")
     return {"greeting": f"Hello, {name}!"}

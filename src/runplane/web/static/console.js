@@ -5,7 +5,6 @@
 
 (function () {
   const TERMINAL = ["succeeded", "failed", "timed_out", "cancelled", "expired"];
-  const EARLIER_CHUNKS = 100;  // per "Load earlier lines"; the log API pages by chunk
 
   function onReady(fn) {
     if (document.readyState !== "loading") fn();
@@ -44,6 +43,7 @@
     const url = "/api/v1/events" + (query ? "?" + query : "");
     const pending = new Set();
     executionsSource = stream(url, {
+      reset: () => swap(window.location.pathname + window.location.search, "#executions", "innerHTML"),
       execution: (change) => {
         const row = document.getElementById("row-" + change.id);
         if (row) {
@@ -76,46 +76,61 @@
     if (!holder || holder.dataset.live === "on") return;
     holder.dataset.live = "on";
     const id = holder.dataset.liveExecution;
-    const summary = () => swap("/executions/" + encodeURIComponent(id) + "/summary", "#summary");
+    const refresh = () => swap("/executions/" + encodeURIComponent(id) + "/summary", "#summary");
     const source = stream("/api/v1/events?execution=" + encodeURIComponent(id), {
-      execution: summary,
+      execution: refresh,
+      reset: refresh,
     });
     // A change between the page's rendering and the stream's start has no event: once
     // the stream is open, read the summary again.
-    source.addEventListener("open", summary);
+    source.addEventListener("open", refresh);
     followLog(id);
   }
 
+  // The log: its last chunks, then new ones as they come. A page holds at most
+  // SHOWN_CHARS of it; what is cut off the top, and what came before the tail, comes
+  // back on demand with "Load earlier lines" (JSON pages read backwards).
+  const SHOWN_CHARS = 400000;
+  const EARLIER_CHUNKS = 200;
   function followLog(id) {
     const log = document.getElementById("log");
     if (!log) return;
     const state = document.getElementById("log-state");
     const earlier = document.getElementById("log-earlier");
     const base = log.dataset.log;
-    let firstId = null;
+    let firstId = null; // the oldest chunk fetched from the server
+    let shown = 0;
+    const held = []; // text cut off the top of the page, oldest first
     let stick = true;
     log.addEventListener("scroll", () => {
       stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
     });
-    // Earlier chunks of the log, newest last, as JSON (the stream starts at a tail).
-    function earlierPage(before, limit) {
-      const url = base + "?format=json&before=" + before + "&limit=" + limit;
-      return fetch(url, { headers: { Accept: "application/json" } });
-    }
-    async function showEarlierIfAny(before) {
-      const answer = await earlierPage(before, 1);
-      if (answer.ok && (await answer.json()).items.length) earlier.hidden = false;
+    function trim() {
+      while (shown > SHOWN_CHARS && log.firstChild && log.firstChild !== log.lastChild) {
+        const node = log.firstChild;
+        held.push(node.textContent);
+        shown -= node.textContent.length;
+        node.remove();
+        earlier.hidden = false;
+      }
     }
     function append(text) {
       log.appendChild(document.createTextNode(text));
+      shown += text.length;
+      trim();
       if (stick) log.scrollTop = log.scrollHeight;
     }
+    async function probeEarlier() {
+      const answer = await fetch(base + "?format=json&limit=1&before=" + firstId, {
+        headers: { Accept: "application/json" },
+      });
+      if (answer.ok && (await answer.json()).items.length) earlier.hidden = false;
+    }
     const source = stream(base + "?tail=" + encodeURIComponent(log.dataset.tail), {
-      log: (chunk, ev) => {
-        const chunkId = Number(ev.lastEventId || chunk.id);
+      log: (chunk) => {
         if (firstId === null) {
-          firstId = chunkId;
-          showEarlierIfAny(chunkId);
+          firstId = chunk.id;
+          probeEarlier();
         }
         append(chunk.text);
       },
@@ -126,22 +141,30 @@
       },
     });
     if (state) state.textContent = "Following the log…";
-    earlier.addEventListener("click", async () => {
-      if (firstId === null) return;
-      earlier.disabled = true;
-      const answer = await earlierPage(firstId, EARLIER_CHUNKS);
-      if (!answer.ok) {
-        earlier.disabled = false;
-        return;
-      }
-      const page = await answer.json();
+    function prepend(text) {
       const height = log.scrollHeight;
-      const text = page.items.map((c) => c.text).join("");
       log.insertBefore(document.createTextNode(text), log.firstChild);
       log.scrollTop += log.scrollHeight - height;
-      if (page.items.length) firstId = page.items[0].id;
-      earlier.hidden = !page.more;
+    }
+    earlier.addEventListener("click", async () => {
+      if (held.length) {
+        prepend(held.pop());
+        earlier.hidden = !held.length && firstId === null;
+        if (!held.length) probeEarlier();
+        return;
+      }
+      if (firstId === null) return;
+      earlier.disabled = true;
+      const url = base + "?format=json&before=" + firstId + "&limit=" + EARLIER_CHUNKS;
+      const answer = await fetch(url, { headers: { Accept: "application/json" } });
       earlier.disabled = false;
+      if (!answer.ok) return;
+      const page = await answer.json();
+      if (page.items.length) {
+        firstId = page.items[0].id;
+        prepend(page.items.map((c) => c.text).join(""));
+      }
+      earlier.hidden = !page.more;
     });
   }
 
