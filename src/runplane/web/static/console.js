@@ -149,7 +149,8 @@
     earlier.addEventListener("click", async () => {
       if (held.length) {
         prepend(held.pop());
-        earlier.hidden = !held.length && firstId === null;
+        // nothing held: hidden, unless the probe finds earlier chunks on the server
+        earlier.hidden = !held.length;
         if (!held.length) probeEarlier();
         return;
       }
