@@ -114,11 +114,21 @@
         earlier.hidden = false;
       }
     }
-    function append(text) {
-      log.appendChild(document.createTextNode(text));
-      shown += text.length;
+    // Chunks are written once a frame: a long log's tail arrives as many chunks at once,
+    // and each write that scrolls lays the whole log out again.
+    const pending = [];
+    function flush() {
+      for (const text of pending) {
+        log.appendChild(document.createTextNode(text));
+        shown += text.length;
+      }
+      pending.length = 0;
       trim();
       if (stick) log.scrollTop = log.scrollHeight;
+    }
+    function append(text) {
+      if (!pending.length) requestAnimationFrame(flush);
+      pending.push(text);
     }
     async function probeEarlier() {
       const answer = await fetch(base + "?format=json&limit=1&before=" + firstId, {
