@@ -76,30 +76,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def features(server: Server) -> dict[str, bool]:
-    """What the server under test serves of the pieces the console's live parts need."""
-    with server.client() as admin:
-        paths = admin.get("/api/v1/openapi.json").json()["paths"]
-    session = sign_in(server)
-    try:
-        reports = session.get("/reports").status_code != 404
-    finally:
-        session.close()
-    return {"events": "/api/v1/events" in paths, "reports": reports}
-
-
-@pytest.fixture(autouse=True)
-def _needs(
-    request: pytest.FixtureRequest, playwright: Playwright, features: dict[str, bool]
-) -> None:
-    """Tests marked needs_events / needs_reports skip while the server lacks that piece."""
-    if request.node.get_closest_marker("needs_events") and not features["events"]:
-        pytest.skip("needs GET /api/v1/events and the log as server-sent events")
-    if request.node.get_closest_marker("needs_reports") and not features["reports"]:
-        pytest.skip("needs the Reports page (/reports)")
-
-
-@pytest.fixture(scope="module")
 def session_cookies(server: Server) -> Callable[[str], list[dict[str, Any]]]:
     """`cookies(user)`: a signed-in session of `user` as browser cookies (one per user)."""
     cache: dict[str, list[dict[str, Any]]] = {}

@@ -13,23 +13,23 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import start_via_api
 from tests.support import Server, wait_terminal
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.needs_reports]
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 LONG_ID = "order-" + "0123456789" * 20  # an execution id without a place to break
 CONTROLS = "input:not([type=hidden]), select, textarea, button"
-# (name, path with {execution}, who opens it: None is not signed in, needs the Reports page)
+# (name, path with {execution}, who opens it: None is not signed in)
 PAGES = [
-    ("sign-in", "/login", None, False),
-    ("executions", "/", "admin", False),
-    ("execution", "/executions/{execution}", "admin", False),
-    ("processes", "/processes", "admin", False),
-    ("process", "/processes/slow", "admin", False),
-    ("start", "/processes/slow/start", "admin", False),
-    ("runtimes", "/runtimes", "admin", False),
-    ("credentials", "/credentials", "admin", False),
-    ("reports", "/reports", "admin", True),
+    ("sign-in", "/login", None),
+    ("executions", "/", "admin"),
+    ("execution", "/executions/{execution}", "admin"),
+    ("processes", "/processes", "admin"),
+    ("process", "/processes/slow", "admin"),
+    ("start", "/processes/slow/start", "admin"),
+    ("runtimes", "/runtimes", "admin"),
+    ("credentials", "/credentials", "admin"),
+    ("reports", "/reports", "admin"),
 ]
 
 
@@ -52,18 +52,15 @@ def executions(server: Server) -> Iterator[dict[str, str]]:
 
 def _pages(
     console: Callable[..., Page],
-    features: dict[str, bool],
     ids: dict[str, str],
     only: tuple[str, ...] = (),
     **options: Any,
 ) -> Iterator[tuple[str, Page]]:
     """Open every page (or those named in `only`) in turn, one browser context per user."""
     opened: dict[str | None, Page] = {}
-    for name, path, user, needs_reports in PAGES:
+    for name, path, user in PAGES:
         if only and name not in only:
             continue
-        if needs_reports and not features["reports"]:
-            continue  # the Reports page lands separately; covered once it is served
         if user not in opened:
             opened[user] = console(user, **options)
         page = opened[user]
@@ -74,10 +71,10 @@ def _pages(
 
 
 def test_no_page_scrolls_sideways_at_desktop_or_phone_width(
-    console: Callable[..., Page], features: dict[str, bool], executions: dict[str, str]
+    console: Callable[..., Page], executions: dict[str, str]
 ) -> None:
     wide, loose = {}, {}
-    for name, page in _pages(console, features, executions, viewport=DESKTOP):
+    for name, page in _pages(console, executions, viewport=DESKTOP):
         for viewport in (DESKTOP, PHONE):
             page.set_viewport_size(viewport)
             scroll, inner = page.evaluate(
@@ -97,11 +94,11 @@ def test_no_page_scrolls_sideways_at_desktop_or_phone_width(
 
 
 def test_dark_mode_changes_the_colours(
-    console: Callable[..., Page], features: dict[str, bool], executions: dict[str, str]
+    console: Callable[..., Page], executions: dict[str, str]
 ) -> None:
     colours = "(s => [s.backgroundColor, s.color])(getComputedStyle(document.body))"
     some = ("sign-in", "executions", "execution")
-    for name, page in _pages(console, features, executions, some, color_scheme="light"):
+    for name, page in _pages(console, executions, some, color_scheme="light"):
         light = page.evaluate(colours)
         page.emulate_media(color_scheme="dark")
         dark = page.evaluate(colours)
@@ -133,10 +130,10 @@ def _unnamed_controls(page: Page) -> list[str]:
 
 
 def test_every_control_has_an_accessible_name(
-    console: Callable[..., Page], features: dict[str, bool], executions: dict[str, str]
+    console: Callable[..., Page], executions: dict[str, str]
 ) -> None:
     unnamed, controls = {}, 0
-    for name, page in _pages(console, features, executions):
+    for name, page in _pages(console, executions):
         controls += page.locator(CONTROLS).count()
         missing = _unnamed_controls(page)
         if missing:
