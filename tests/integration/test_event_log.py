@@ -4,6 +4,7 @@ prefix of that order."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -21,15 +22,21 @@ START = events.Position(0, 0)
 
 
 def everything(w: World, after: events.Position = START, **seen: Any) -> events.EventPage:
-    """Read pages until the reader has nothing more at once; all events, the last cursor."""
+    """Read pages until the reader has nothing more; all events, the last cursor. Events
+    held back by a transaction still open elsewhere on the PostgreSQL server are waited
+    for (polled, with a deadline)."""
     found: list[Any] = []
     visibility = events.Visibility(**seen)
+    deadline = time.monotonic() + 30
     while True:
         page = read(w.engine, lambda c, a=after: events.read(c, w.ws, a, visibility))
         found += page.events
         after = page.after
-        if not page.more:
+        if page.more:
+            continue
+        if not page.withheld or time.monotonic() > deadline:
             return events.EventPage(found, after, False, page.withheld)
+        time.sleep(0.05)
 
 
 def test_every_status_change_is_logged_in_order_with_names(engine: Engine) -> None:

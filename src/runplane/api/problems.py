@@ -135,6 +135,7 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
     problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for path, path_item in schema.get("paths", {}).items():
         if not path.startswith("/api/v1/"):
+            _drop_validation_schema(path_item)
             continue
         for operation in path_item.values():
             responses = operation.setdefault("responses", {})
@@ -145,6 +146,17 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
             responses.setdefault("422", {"description": "Invalid request", "content": problem})
             responses["default"] = {"description": "Problem details", "content": problem}
     return schema
+
+
+def _drop_validation_schema(path_item: dict[str, Any]) -> None:
+    """Other surfaces answer bad requests in their own shape: FastAPI's 422 schema, which
+    the document no longer holds, is replaced by a description."""
+    for operation in path_item.values():
+        response = operation.get("responses", {}).get("422")
+        if response is not None and "HTTPValidationError" in str(response.get("content", "")):
+            operation["responses"]["422"] = {
+                "description": "Invalid request, in this surface's own error format"
+            }
 
 
 def to_error(request: Request, exc: Exception) -> errors.RunplaneError:

@@ -1,8 +1,9 @@
 """The execution event log behind GET /api/v1/events: written with every status change,
 read by streams in a order that never skips a row, purged after the retention.
 
-`record` appends one row inside the transaction that changes the status, so an
-event exists if and only if its change committed.
+`record` appends one row inside the transaction that changes the status (the
+trigger's insert does it in the same statement on PostgreSQL, `with_queued_event`),
+so an event exists if and only if its change committed.
 
 Order. On SQLite there is one writer, so `seq` order is commit order. On
 PostgreSQL concurrent transactions (several replicas) take `seq` values in one
@@ -32,8 +33,10 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    CTE,
     BigInteger,
     Connection,
+    Insert,
     Text,
     case,
     cast,
@@ -41,6 +44,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    null,
     select,
     tuple_,
 )
@@ -99,7 +103,7 @@ _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's SQLite DATETIME storag
 
 
 def record(
-    tx: Tx,
+    conn: Connection,
     *,
     workspace_id: str,
     execution_id: str,
@@ -110,8 +114,8 @@ def record(
     error_code: str | None,
     at: datetime,
 ) -> None:
-    """Append the event of a status change to the transaction making the change."""
-    conn = tx.conn
+    """Append the event of a status change to the transaction making the change (on
+    `conn`, in that transaction)."""
     if conn.dialect.name == "sqlite":
         driver = conn.connection.driver_connection
         assert driver is not None
@@ -141,6 +145,30 @@ def record(
             "error_code": error_code,
             "at": at,
         },
+    )
+
+
+def with_queued_event(inserted: CTE) -> Insert:
+    """PostgreSQL: one statement that inserts an execution (`inserted`, an INSERT …
+    RETURNING its row as a CTE) and its queued event: one round trip for the trigger.
+    It returns a row when the execution was inserted."""
+    return (
+        insert(execution_events)
+        .from_select(
+            ["tx_position", *_COLUMNS],
+            select(
+                _PG_TX_POSITION,
+                inserted.c.workspace_id,
+                inserted.c.id,
+                inserted.c.process_id,
+                inserted.c.environment_id,
+                inserted.c.status,
+                inserted.c.attempt,
+                null(),
+                inserted.c.created_at,
+            ),
+        )
+        .returning(execution_events.c.execution_id)
     )
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, Select, func, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from runplane.domain import errors, states
@@ -110,20 +110,6 @@ def _execution(row: Row[Any]) -> Execution:
     )
 
 
-def _insert_on_conflict_do_nothing(dialect: Any) -> Any:
-    return (
-        dialect.insert(executions)
-        .on_conflict_do_nothing(index_elements=["process_id", "client_execution_id"])
-        .returning(executions.c.id)
-    )
-
-
-# Built once per dialect: the hot path reuses the statement and its memoized cache key.
-_INSERT = {
-    "sqlite": _insert_on_conflict_do_nothing(sqlite),
-    "postgresql": _insert_on_conflict_do_nothing(postgresql),
-}
-
 _INSERT_COLUMNS = (
     "request_fingerprint",
     "id",
@@ -146,9 +132,31 @@ _INSERT_COLUMNS = (
     "created_at",
     "updated_at",
 )
+# Built once per dialect: the hot path reuses the statement and its memoized cache key.
+# On PostgreSQL the insert is a CTE of one statement that also logs the queued event.
+_INSERT_SQLITE = (
+    sqlite.insert(executions)
+    .on_conflict_do_nothing(index_elements=["process_id", "client_execution_id"])
+    .returning(executions.c.id)
+)
+_INSERT_PG = events.with_queued_event(
+    postgresql.insert(executions)
+    .values({name: bindparam(name) for name in _INSERT_COLUMNS})
+    .on_conflict_do_nothing(index_elements=["process_id", "client_execution_id"])
+    .returning(
+        executions.c.id,
+        executions.c.workspace_id,
+        executions.c.process_id,
+        executions.c.environment_id,
+        executions.c.status,
+        executions.c.attempt,
+        executions.c.created_at,
+    )
+    .cte("inserted")
+)
 _JSON_COLUMNS = frozenset({"inputs", "secret_inputs"})
 _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's SQLite DATETIME storage format
-_SQLITE_INSERT = _INSERT["sqlite"].compile(
+_SQLITE_INSERT = _INSERT_SQLITE.compile(
     dialect=sqlite.dialect(paramstyle="qmark"), column_keys=list(_INSERT_COLUMNS)
 )
 _SQLITE_INSERT_SQL = str(_SQLITE_INSERT)
@@ -173,22 +181,38 @@ def _sqlite_params(values: dict[str, Any]) -> list[Any]:
 
 
 def _insert_execution(conn: Connection, values: dict[str, Any]) -> bool:
-    """Insert unless the client execution id exists; True when inserted.
+    """Insert unless the client execution id exists, with its queued event; True when
+    inserted.
 
     On SQLite this runs the statement compiled above straight on the driver's
     cursor, with the same conversions SQLAlchemy applies (JSON text, naive UTC
     datetimes): it is the one statement of every trigger and SQLAlchemy's
-    per-execution overhead was half its cost (docs/benchmarks.md). The store
-    tests read every inserted row back through SQLAlchemy on both backends.
+    per-execution overhead was half its cost (docs/benchmarks.md); the event is
+    a second one on the same cursor. On PostgreSQL both are one statement (a round
+    trip each was measurable on the one writer thread). The store tests read every
+    inserted row back through SQLAlchemy on both backends.
     """
     if conn.dialect.name != "sqlite":
-        return conn.execute(_INSERT[conn.dialect.name], values).first() is not None
+        return conn.execute(_INSERT_PG, values).first() is not None
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(_SQLITE_INSERT_SQL, _sqlite_params(values))
-        return cursor.fetchone() is not None
+        inserted = cursor.fetchone() is not None
     finally:
         cursor.close()
+    if inserted:
+        events.record(
+            conn,
+            workspace_id=values["workspace_id"],
+            execution_id=values["id"],
+            process_id=values["process_id"],
+            environment_id=values["environment_id"],
+            status=Status.QUEUED,
+            attempt=1,
+            error_code=None,
+            at=values["created_at"],
+        )
+    return inserted
 
 
 def create_execution(tx: Tx, new: NewExecution, now: datetime) -> tuple[Execution, bool]:
@@ -221,17 +245,6 @@ def create_execution(tx: Tx, new: NewExecution, now: datetime) -> tuple[Executio
     }
     inserted = _insert_execution(tx.conn, values)
     if inserted:
-        events.record(
-            tx,
-            workspace_id=new.workspace_id,
-            execution_id=new.id,
-            process_id=new.process_id,
-            environment_id=new.environment_id,
-            status=Status.QUEUED,
-            attempt=1,
-            error_code=None,
-            at=now,
-        )
         tx.emit(WorkAvailable(new.environment_id))
         tx.emit(ExecutionChanged(new.id, Status.QUEUED.value))
         return (
@@ -456,7 +469,7 @@ def _transition(
     if tx.conn.execute(stmt.values(**new)).rowcount != 1:
         raise errors.StaleLease("The execution changed meanwhile; this update was refused.")
     events.record(
-        tx,
+        tx.conn,
         workspace_id=row.workspace_id,
         execution_id=row.id,
         process_id=row.process_id,

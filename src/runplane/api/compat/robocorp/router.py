@@ -104,7 +104,8 @@ async def legacy_start(workspace: str, process: str, request: Request) -> Respon
     )
 
 
-@legacy.api_route(LEGACY_RUN, methods=["GET", "POST"])
+@legacy.get(LEGACY_RUN)
+@legacy.post(LEGACY_RUN)
 async def legacy_status(workspace: str, process: str, run_id: str, request: Request) -> Response:
     """A run's status (old callers poll with POST)."""
     ctx: Context = request.app.state.ctx
