@@ -32,14 +32,20 @@ ROLES = {"olga": "operator", "victor": "viewer"}
 EXPECT_TIMEOUT_MS = 20_000
 
 
-@pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
-    """Playwright's driver, once per session."""
+def require_chromium() -> None:
+    """Skip without Chromium (or playwright); under CI=true, fail instead."""
     reason = chromium.missing()
     if reason:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"the browser tests need Chromium under CI=true: {reason}")
         pytest.skip(f"browser tests skipped: {reason}")
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    """Playwright's driver, per module: while it runs, its event loop is the thread's
+    running loop, which other tests' asyncio.run() would trip over."""
+    require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
@@ -60,6 +66,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server with `hello` (the demo), `slow` deployed, and an operator and a viewer."""
+    require_chromium()  # before starting anything
     factory = ServerFactory(tmp_path_factory)
     try:
         srv = factory.start("--slots", "4")
