@@ -300,7 +300,7 @@ def test_cli_passwd_on_a_terminal_asks_twice_without_echo(server: Server, cli: C
 
 
 def test_first_start_prints_the_admin_users_password_once(start_server: ServerFactory) -> None:
-    srv = start_server.start("--slots", "0", "--no-demo")
+    srv = start_server.start("--slots", "0", "--no-demo", env={"RUNPLANE_ADMIN_PASSWORD": None})
     [(url, password)] = SIGN_IN_LINE.findall(srv.log())
     assert url == f"{srv.base}/"
     assert verifies(password_of(srv, "admin"), password)

@@ -32,19 +32,29 @@
   window.addEventListener("pagehide", closeStreams);
 
   // Executions list: each row's status follows the event stream; new executions
-  // appear at the top of the first page.
+  // appear at the top of the first page. One stream serves the table for as long as its
+  // filters stay the same (a refreshed or paged table keeps it); once it is open, the
+  // table is read again, so what changed before the stream began is shown too.
   let executionsSource = null;
+  let executionsQuery = null;
+  function reloadExecutions() {
+    return swap(window.location.pathname + window.location.search, "#executions", "innerHTML");
+  }
   function liveExecutions(root) {
-    const table = root.querySelector("[data-live-executions]");
-    if (!table || table.dataset.live === "on") return;
-    table.dataset.live = "on";
-    if (executionsSource) executionsSource.close();  // the table it fed was replaced
+    const table = document.getElementById("executions-table");
+    if (!table) return;
     const query = table.dataset.liveExecutions;
+    if (executionsSource && executionsQuery === query) return;
+    if (executionsSource) executionsSource.close(); // other filters: another stream
+    executionsQuery = query;
     const url = "/api/v1/events" + (query ? "?" + query : "");
     const pending = new Set();
+    let opened = false;
     executionsSource = stream(url, {
-      reset: () => swap(window.location.pathname + window.location.search, "#executions", "innerHTML"),
+      reset: reloadExecutions,
       execution: (change) => {
+        const current = document.getElementById("executions-table");
+        if (!current) return;
         const row = document.getElementById("row-" + change.id);
         if (row) {
           const badge = row.querySelector("[data-status]");
@@ -56,16 +66,22 @@
           if (TERMINAL.includes(change.status)) {
             swap("/executions/" + encodeURIComponent(change.id) + "/row", row);
           }
-        } else if (table.dataset.prepend === "true" && !pending.has(change.id)) {
+        } else if (current.dataset.prepend === "true" && !pending.has(change.id)) {
           pending.add(change.id);
-          const body = table.querySelector("tbody");
+          const body = current.querySelector("tbody");
           swap("/executions/" + encodeURIComponent(change.id) + "/row", body, "afterbegin").then(
             () => pending.delete(change.id)
           );
-          const empty = root.querySelector(".empty");
+          const empty = document.querySelector("#executions .empty");
           if (empty) empty.remove();
         }
       },
+    });
+    executionsSource.addEventListener("open", () => {
+      if (!opened) {
+        opened = true;
+        reloadExecutions();
+      }
     });
   }
 
