@@ -330,7 +330,7 @@ def test_python_entrypoint_is_called_with_inputs_as_keyword_arguments(
     assert outcome == Outcome(
         "succeeded", {"greeting": "hi ada hi ada", "cwd": str(bundle)}, None, None
     )
-    assert log.text == "Hello, ada!\n"
+    assert log.text == "greeting ada\n"
 
 
 def test_secrets_are_masked_in_log_error_and_result_even_when_split(
