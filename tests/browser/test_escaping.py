@@ -96,7 +96,6 @@ def test_a_typed_input_and_execution_id_are_shown_as_text(
     assert_nothing_ran(page, "Executions · runplane")
 
 
-@pytest.mark.needs_events
 def test_a_printed_line_with_markup_is_shown_as_text_in_the_log(
     console: Callable[..., Page], server: Server
 ) -> None:

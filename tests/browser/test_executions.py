@@ -35,10 +35,13 @@ def processes(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Itera
             [parameters.retries]
             type = "integer"
             default = 1
+            [parameters.extra]
+            type = "object"
+            default = {}
         """,
         code="""
-            def main(count, retries):
-                return {"count": count}
+            def main(count, retries, extra):
+                return {"count": count, "extra": extra}
         """,
     )
     chatty = make_process(
@@ -95,7 +98,6 @@ def test_signing_in_with_the_form_opens_the_executions(console: Callable[..., Pa
     expect(page.locator(".who")).to_contain_text("admin (admin)")
 
 
-@pytest.mark.needs_events
 def test_hello_started_from_its_page_reaches_succeeded_without_a_reload(
     console: Callable[..., Page],
 ) -> None:
@@ -132,6 +134,31 @@ def test_an_out_of_range_integer_is_named_beside_its_field_and_nothing_is_stored
     assert executions_count(server) == before
 
 
+def test_a_json_input_is_checked_in_the_browser_before_anything_is_sent(
+    console: Callable[..., Page], server: Server
+) -> None:
+    before = executions_count(server)
+    page = console()
+    page.goto("/processes/typed")
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)
+    page.get_by_label(re.compile(r"^count\b")).fill("2")
+    extra = page.get_by_label(re.compile(r"^extra\b"))
+    problem = page.locator("#param-extra-problem")
+    extra.fill('{"a": ')
+    page.get_by_role("button", name="Start").click()
+    expect(problem).to_contain_text("Not valid JSON")
+    expect(extra).to_have_attribute("aria-invalid", "true")
+    extra.fill("[1, 2]")
+    page.get_by_role("button", name="Start").click()
+    expect(problem).to_have_text("Expected a JSON object.")
+    assert sent == [] and executions_count(server) == before
+    extra.fill('{"a": 1}')
+    page.get_by_role("button", name="Start").click()
+    expect(page).to_have_url(re.compile(r"/executions/"))
+    expect(page.locator("#result")).to_contain_text('"a": 1')
+
+
 def test_a_number_the_browser_cannot_hold_reaches_the_server_empty_and_is_named(
     console: Callable[..., Page], server: Server
 ) -> None:
@@ -150,7 +177,6 @@ def test_a_number_the_browser_cannot_hold_reaches_the_server_empty_and_is_named(
     assert executions_count(server) == before
 
 
-@pytest.mark.needs_events
 def test_cancelling_a_running_slow_execution_ends_it_cancelled(
     console: Callable[..., Page],
 ) -> None:
@@ -169,7 +195,6 @@ def test_cancelling_a_running_slow_execution_ends_it_cancelled(
     reloads.assert_none()
 
 
-@pytest.mark.needs_events
 def test_the_executions_list_shows_a_new_execution_and_follows_its_status(
     console: Callable[..., Page], server: Server
 ) -> None:
@@ -191,7 +216,6 @@ def _first_line(page: Page) -> int:
     return int(found.group(1))
 
 
-@pytest.mark.needs_events
 def test_a_50000_line_log_shows_its_tail_stays_responsive_and_loads_earlier_lines(
     console: Callable[..., Page], server: Server
 ) -> None:

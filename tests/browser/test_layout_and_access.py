@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import start_via_api
 from tests.support import Server, wait_terminal
 
-pytestmark = [pytest.mark.browser, pytest.mark.needs_reports]
+pytestmark = pytest.mark.browser
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
