@@ -192,6 +192,7 @@ def test_purge_deletes_only_a_prefix_of_old_events(engine: Engine) -> None:
         ),
     )
     cutoff = T0 + timedelta(hours=1)
+    everything(w)  # settled: no transaction older than these events is open anywhere
     assert write(engine, lambda tx: events.purge(tx, cutoff)) == 2
     assert [ev.execution_id for ev in everything(w).events] == ids[2:]
     assert write(engine, lambda tx: events.purge(tx, cutoff)) == 0
@@ -204,6 +205,7 @@ def test_purge_is_bounded_per_call(engine: Engine) -> None:
     for _ in range(5):
         w.new()
     late = T0 + timedelta(hours=1)
+    everything(w)  # settled: no transaction older than these events is open anywhere
     assert write(engine, lambda tx: events.purge(tx, late, limit=2)) == 2
     assert write(engine, lambda tx: events.purge(tx, late, limit=2)) == 2
     assert write(engine, lambda tx: events.purge(tx, late, limit=2)) == 1
@@ -213,7 +215,8 @@ def test_sqlite_never_reuses_a_purged_seq(engine: Engine) -> None:
     w = World(engine)
     w.new()
     before = read(engine, lambda c: c.scalar(select(execution_events.c.seq)))
-    write(engine, lambda tx: events.purge(tx, T0 + timedelta(hours=1)))
+    everything(w)  # settled, so that the purge takes it
+    assert write(engine, lambda tx: events.purge(tx, T0 + timedelta(hours=1))) == 1
     w.new()
     after = read(engine, lambda c: c.scalar(select(execution_events.c.seq)))
     assert after > before
