@@ -104,16 +104,23 @@ def fields(
     return out
 
 
+def posted(form: FormData, param: Mapping[str, Any]) -> str:
+    """What was typed into a parameter's input ('' for nothing). A checkbox sends "true"
+    when ticked and its hidden companion "false" always."""
+    values = [v for v in form.getlist(FIELD_PREFIX + param["name"]) if isinstance(v, str)]
+    if param["type"] == "boolean":
+        return "true" if "true" in values else "false"
+    return values[-1] if values else ""
+
+
 def submitted_inputs(spec: Mapping[str, Any], form: FormData) -> dict[str, str]:
     """The parameters' texts as posted; an empty text is left out (the default applies;
-    a required parameter is then reported missing). A checkbox sends "true" when ticked
-    and its hidden companion "false" always."""
+    a required parameter is then reported missing)."""
     out: dict[str, str] = {}
     for p in parameters_of(spec):
-        values = [v for v in form.getlist(FIELD_PREFIX + p["name"]) if isinstance(v, str)]
-        if not values:
-            continue
-        text = "true" if p["type"] == "boolean" and "true" in values else values[-1]
+        if not form.getlist(FIELD_PREFIX + p["name"]):
+            continue  # not on the form: its default applies
+        text = posted(form, p)
         if p["type"] not in ("string", "secret"):
             text = text.strip()
         if text:

@@ -37,17 +37,12 @@ async def processes_page(request: Request) -> Response:
 
 
 def _start_target(
-    version: Version | None, deployments: list[Deployment], environment: str | None
+    deployments: list[Deployment], environment: str | None
 ) -> tuple[Deployment | None, list[Deployment]]:
     """(the deployment the form starts, the invokable ones to choose from)."""
     invokable = [d for d in deployments if d.invokable]
     chosen = next((d for d in invokable if d.environment_name == environment), None)
     return chosen or (invokable[0] if invokable else None), invokable
-
-
-async def _versions_by_number(request: Request, name: str) -> dict[int, Version]:
-    versions = await catalog.list_versions(ctx_of(request), who_of(request), name)
-    return {v.number: v for v in versions}
 
 
 def _start_values(
@@ -64,7 +59,7 @@ def _start_values(
     execution_id: str = "",
 ) -> dict[str, Any]:
     """What the start form template needs."""
-    target, invokable = _start_target(None, deployments, environment)
+    target, invokable = _start_target(deployments, environment)
     version = versions.get(target.version_number) if target else None
     configured = dict(target.input_arguments) if target else {}
     configured.update(prefill or {})
@@ -92,7 +87,7 @@ async def process_page(request: Request, process: str) -> Response:
     environments = await catalog.list_environments(ctx, who)
     by_number = {v.number: v for v in versions}
     deployed = {d.environment_name: d for d in deployments}
-    target, _ = _start_target(None, deployments, None)
+    target, _ = _start_target(deployments, None)
     newest = versions[0] if versions else None
     shown = by_number.get(target.version_number) if target else newest
     return render(
@@ -162,7 +157,7 @@ async def start(request: Request, process: str) -> Response:
     execution_id = text(form, "executionId") or None
     _, versions, deployments = await catalog.get_process(ctx, who, process)
     by_number = {v.number: v for v in versions}
-    target, _ = _start_target(None, deployments, environment)
+    target, _ = _start_target(deployments, environment)
     spec = by_number[target.version_number].spec if target else {}
     submitted = forms.submitted_inputs(spec, form)
     request_ = svc.StartRequest(
@@ -186,21 +181,13 @@ async def start(request: Request, process: str) -> Response:
             by_number,
             deployments,
             environment=environment,
-            submitted={p["name"]: form_value(form, p) for p in forms.parameters_of(spec)},
+            submitted={p["name"]: forms.posted(form, p) for p in forms.parameters_of(spec)},
             problems={n: d for n, d in by_field.items() if n in names},
             other_problems=other,
             execution_id=execution_id or "",
         )
         return render(request, "_start_form.html", 422, start=values)
     return go(request, f"/executions/{execution.id}")
-
-
-def form_value(form: Any, param: dict[str, Any]) -> str:
-    """What was typed into a parameter's input, to show it again."""
-    values = [v for v in form.getlist(forms.FIELD_PREFIX + param["name"]) if isinstance(v, str)]
-    if param["type"] == "boolean":
-        return "true" if "true" in values else "false"
-    return values[-1] if values else ""
 
 
 @router.post("/processes/{process}/versions")
