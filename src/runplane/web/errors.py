@@ -9,8 +9,6 @@ never a trace.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
 from urllib.parse import quote
 
 from fastapi.routing import APIRoute
@@ -19,6 +17,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import Scope
 
 from runplane.api import problems
+from runplane.api.routing import surface_route
 from runplane.domain import errors
 from runplane.web import security
 from runplane.web.templating import ENV
@@ -74,20 +73,15 @@ def render_error(
     return response
 
 
+def _answer(request: Request, exc: Exception) -> Response:
+    err = (
+        exc
+        if isinstance(exc, errors.RunplaneError)
+        else errors.RunplaneError("An unexpected error occurred.")
+    )
+    return render_error(request.scope, err, problems.response_headers(exc, err))
+
+
 def console_route() -> type[APIRoute]:
     """A route class whose every failure is answered by `render_error` (never a trace)."""
-
-    class ConsoleRoute(APIRoute):
-        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-            handler = super().get_route_handler()
-
-            async def guarded(request: Request) -> Response:
-                try:
-                    return await handler(request)
-                except Exception as exc:
-                    err = problems.to_error(request, exc)
-                    return render_error(request.scope, err, problems.response_headers(exc, err))
-
-            return guarded
-
-    return ConsoleRoute
+    return surface_route(_answer, log)

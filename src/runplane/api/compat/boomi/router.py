@@ -16,8 +16,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from runplane.api.compat.boomi import formats, mapping, query, trigger
-from runplane.api.compat.routing import surface_route
 from runplane.api.deps import principal_of
+from runplane.api.routing import surface_route
 from runplane.domain import errors
 from runplane.domain.auth import Principal
 from runplane.domain.model import Execution, Page

@@ -16,9 +16,9 @@ from starlette.responses import Response
 
 from runplane.api.compat.mulesoft import mapping
 from runplane.api.compat.mulesoft.openapi import process_openapi
-from runplane.api.compat.routing import surface_route
 from runplane.api.deps import principal_of
 from runplane.api.native.render import JSON
+from runplane.api.routing import surface_route
 from runplane.domain import errors
 from runplane.service import catalog, refs
 from runplane.service import executions as svc
