@@ -173,7 +173,8 @@ def visible(who: Principal, execution: Execution) -> Execution:
 async def _wait_terminal(
     ctx: Context, who: Principal, first: Execution, wait_seconds: float
 ) -> Execution:
-    """Hold until the execution is terminal or `wait_seconds` pass; return the newest record."""
+    """Hold until the execution is terminal or `wait_seconds` pass; return the newest record.
+    A server shutting down answers at once with the record as it is."""
     execution = first
     if execution.status.terminal or wait_seconds <= 0:
         return execution
@@ -184,7 +185,7 @@ async def _wait_terminal(
                 lambda c: store.get_execution(c, who.workspace_id, first.id)
             )
             remaining = deadline - time.monotonic()
-            if execution.status.terminal or remaining <= 0:
+            if execution.status.terminal or remaining <= 0 or ctx.hub.closed:
                 return execution
             await wait_for(changed, min(remaining, POLL_FALLBACK_SECONDS))
 
