@@ -381,6 +381,13 @@ class SseStream:
 
     def close(self) -> None:
         """Disconnect (as a client that goes away)."""
+        # The reader thread is blocked reading the socket: shutting it down wakes the
+        # reader now (closing the response alone wakes it at the next keepalive only).
+        stream = self.response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         self.response.close()
         self._cm.__exit__(None, None, None)
         self.client.close()
