@@ -103,8 +103,8 @@ def require_postgres() -> None:
         pytest.skip(f"PostgreSQL not reachable: {reason}")
 
 
-@pytest.fixture
-def pg_schema() -> Iterator[str]:
+@contextlib.contextmanager
+def new_pg_schema() -> Iterator[str]:
     """A fresh, empty PostgreSQL schema (dropped afterwards)."""
     require_postgres()
     schema = f"e2e_{uuid.uuid4().hex[:12]}"
@@ -117,10 +117,22 @@ def pg_schema() -> Iterator[str]:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
+def schema_url(schema: str) -> str:
+    """The URL of a database whose tables live in `schema` (search_path)."""
+    return f"{postgres_url()}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A fresh, empty PostgreSQL schema (dropped afterwards)."""
+    with new_pg_schema() as schema:
+        yield schema
+
+
 @pytest.fixture
 def pg_schema_url(pg_schema: str) -> str:
     """The URL of a database whose tables live in a fresh schema (search_path)."""
-    return f"{postgres_url()}?options=-csearch_path%3D{pg_schema}"
+    return schema_url(pg_schema)
 
 
 @pytest.fixture
