@@ -32,6 +32,11 @@ class Hub:
         self.closed = False
         """The server is shutting down: long polls answer instead of waiting again."""
 
+    def wake_claimers(self) -> None:
+        """Wake the idle claims: each re-checks its runtime (one that is draining stops)."""
+        for w in self._work_waiters:
+            w.set()
+
     def close(self) -> None:
         """The server is shutting down: wake every waiter; each sees `closed` and answers
         (a waiter that comes later answers after its first read)."""

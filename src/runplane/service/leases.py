@@ -261,6 +261,8 @@ async def touch_runtime(
         await _remote_runtime(ctx, who, runtime_id)
     now = ctx.clock()
     await ctx.db.write(lambda tx: runtime_store.touch_runtime(tx, runtime_id, now, state))
+    if state != "online":
+        ctx.hub.wake_claimers()  # its open claim here ends now, not at its next re-check
 
 
 async def fetch_bundle(
