@@ -49,7 +49,7 @@ class _Zygote:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
-        self._dir = Path(tempfile.mkdtemp(prefix="runplane-cli-"))
+        atexit.register(self.close)
 
     def _start(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:
@@ -59,7 +59,6 @@ class _Zygote:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
             )
-            atexit.register(self.close)
         return self._proc
 
     def close(self) -> None:
@@ -68,10 +67,10 @@ class _Zygote:
             self._proc.wait()
 
     def run(self, args: list[str], env: dict[str, str], input: str, timeout: float) -> Finished:
-        with self._lock:
+        with self._lock, tempfile.TemporaryDirectory(prefix="runplane-cli-") as folder:
             proc = self._start()
             assert proc.stdin is not None and proc.stdout is not None
-            files = {name: self._dir / name for name in ("stdin", "stdout", "stderr")}
+            files = {name: Path(folder, name) for name in ("stdin", "stdout", "stderr")}
             files["stdin"].write_text(input, encoding="utf-8")
             request = {
                 "args": args,
