@@ -14,6 +14,7 @@ import logging
 from runplane import demo
 from runplane.runtime.agent import Agent, default_runtime_name
 from runplane.runtime.gateway import InProcessGateway
+from runplane.runtime.warm import create_launcher
 from runplane.service import credentials, events, leases, users
 from runplane.service.context import Context
 from runplane.service.limits import FailureLimiter
@@ -91,6 +92,11 @@ class Node:
                 slots=s.slots,
                 data_dir=s.data_dir,
                 heartbeat_interval_seconds=s.heartbeat_interval_seconds,
+                launcher=create_launcher(
+                    s.launcher,
+                    preload_max=s.preload_max,
+                    preload_idle_seconds=s.preload_idle_seconds,
+                ),
             )
             self._tasks.append(asyncio.create_task(self.agent.run(), name="runtime"))
 

@@ -19,8 +19,9 @@ from runplane import bundle as bundles
 from runplane.domain import errors
 from runplane.domain.model import Claim, Runtime
 from runplane.domain.states import Status
-from runplane.runtime.executor import Job, Outcome, PlainLauncher
+from runplane.runtime.executor import Job, Outcome, SpawnLauncher
 from runplane.runtime.gateway import Gateway
+from runplane.runtime.warm import WarmLauncher
 
 log = logging.getLogger("runplane.runtime")
 
@@ -96,7 +97,7 @@ class Agent:
         slots: int,
         data_dir: Path,
         heartbeat_interval_seconds: float,
-        launcher: PlainLauncher | None = None,
+        launcher: WarmLauncher | SpawnLauncher | None = None,
     ) -> None:
         self.gateway = gateway
         self.name = name
@@ -105,7 +106,7 @@ class Agent:
         self.bundle_dir = data_dir / "bundles"
         self.work_root = data_dir / "work"
         self.heartbeat_interval = heartbeat_interval_seconds
-        self.launcher = launcher or PlainLauncher()
+        self.launcher = launcher or SpawnLauncher()
         self.runtime: Runtime | None = None
         self._free = asyncio.Semaphore(slots)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -117,6 +118,10 @@ class Agent:
         """Register, then claim and run work until `drain()` is called."""
         self.work_root.mkdir(parents=True, exist_ok=True)
         self.bundle_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            await self.launcher.warm_up()
+        except OSError:  # the first launch tries again, and fails that execution if it must
+            log.exception("the %s launcher could not start", self.launcher.name)
         self.runtime = await self.gateway.register(self.name, self.environment, self.slots)
         if self.gateway.heartbeat_interval_seconds:
             self.heartbeat_interval = self.gateway.heartbeat_interval_seconds
@@ -198,6 +203,7 @@ class Agent:
                     task.cancel()
                 if stuck:
                     await asyncio.wait(stuck)
+        await self.launcher.close()
         if self.runtime is not None:
             with contextlib.suppress(Exception):
                 await self.gateway.touch(self.runtime, "offline")
@@ -269,6 +275,7 @@ class Agent:
             timeout_seconds=claim.timeout_seconds,
             work_root=self.work_root,
             runtime=self.name,
+            preload=bool(spec.get("preload")),
         )
         flusher = asyncio.create_task(logs.run())
         running = await self.launcher.start(job, logs.add)
