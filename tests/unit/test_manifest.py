@@ -114,7 +114,7 @@ def test_default_beyond_64_bits_is_refused() -> None:
 
 def test_preload_is_off_unless_asked_for_and_kept_with_the_version() -> None:
     assert parse_manifest(GOOD).preload is False
-    spec = parse_manifest(GOOD.replace('retries = 2\n', 'retries = 2\npreload = true\n'))
+    spec = parse_manifest(GOOD.replace("retries = 2\n", "retries = 2\npreload = true\n"))
     assert spec.preload is True
     from runplane.manifest import ProcessSpec
 
