@@ -28,6 +28,7 @@ log = logging.getLogger("runplane.runtime")
 CLAIM_WAIT_SECONDS = 30.0
 LOG_FLUSH_SECONDS = 0.2
 LOG_FLUSH_BYTES = 64 * 1024
+REPORT_LOG_BYTES = 16 * 1024  # the output left at the end goes with the report, up to this
 REPORT_ATTEMPTS = 5
 HAND_BACK_SECONDS = 10.0  # after a drain timeout: to kill the attempts and tell the server
 HANDED_BACK = "handed back"
@@ -83,6 +84,13 @@ class _LogBuffer:
         while True:
             await asyncio.sleep(LOG_FLUSH_SECONDS)
             await self.flush()
+
+    def take(self) -> tuple[int, str] | None:
+        """What is left to ship (attempt, text), for the report to carry; None if nothing."""
+        if self.lost or not self.parts:
+            return None
+        text, self.parts, self.size = "".join(self.parts), [], 0
+        return self.claim.attempt, text
 
 
 class Agent:
@@ -220,8 +228,9 @@ class Agent:
         return target
 
     async def _execute(self, claim: Claim, claimed_at: float) -> None:
+        logs = _LogBuffer(self.gateway, claim)
         try:
-            outcome = await self._attempt(claim, claimed_at)
+            outcome = await self._attempt(claim, claimed_at, logs)
         except asyncio.CancelledError:
             log.warning("execution %s abandoned at shutdown", claim.execution_id)
             raise
@@ -246,9 +255,11 @@ class Agent:
             except Exception:
                 log.exception("could not hand %s back; its lease will lapse", claim.execution_id)
         elif isinstance(outcome, Outcome):
-            await self._report(claim, outcome)
+            await self._report(claim, outcome, logs.take())
 
-    async def _attempt(self, claim: Claim, claimed_at: float) -> Outcome | str | None:
+    async def _attempt(
+        self, claim: Claim, claimed_at: float, logs: _LogBuffer
+    ) -> Outcome | str | None:
         """Run one attempt; None when the lease was lost (someone else decides), HANDED_BACK
         when a drain timed out and the attempt was killed.
 
@@ -261,7 +272,6 @@ class Agent:
         fence = 3 * self.heartbeat_interval * SELF_FENCE_FRACTION  # the TTL is 3 intervals
         held_until = claimed_at + fence
         spec = claim.spec
-        logs = _LogBuffer(self.gateway, claim)
         job = Job(
             execution_id=claim.execution_id,
             attempt=claim.attempt,
@@ -333,12 +343,15 @@ class Agent:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
-        await logs.flush()
+        if handed_back or logs.size > REPORT_LOG_BYTES:
+            await logs.flush()  # else the rest goes with the report: one write, not two
         if lost or logs.lost:
             return None
         return HANDED_BACK if handed_back else outcome
 
-    async def _report(self, claim: Claim, outcome: Outcome) -> None:
+    async def _report(
+        self, claim: Claim, outcome: Outcome, log_tail: tuple[int, str] | None
+    ) -> None:
         for attempt in range(REPORT_ATTEMPTS):
             try:
                 status = await self.gateway.report(
@@ -348,6 +361,7 @@ class Agent:
                     result=outcome.result,
                     error_code=outcome.error_code,
                     error_message=outcome.error_message,
+                    log=log_tail,
                 )
                 log.info("execution %s → %s", claim.execution_id, status.value)
                 return

@@ -45,6 +45,7 @@ class Gateway(Protocol):
         result: dict[str, Any] | None,
         error_code: str | None,
         error_message: str | None,
+        log: tuple[int, str] | None = None,
     ) -> Status: ...
 
     async def release(self, execution_id: str, lease_token: int) -> Status: ...
@@ -88,6 +89,7 @@ class InProcessGateway:
         result: dict[str, Any] | None,
         error_code: str | None,
         error_message: str | None,
+        log: tuple[int, str] | None = None,
     ) -> Status:
         return await leases.report(
             self.ctx,
@@ -97,6 +99,7 @@ class InProcessGateway:
             result=result,
             error_code=error_code,
             error_message=error_message,
+            log=log,
         )
 
     async def release(self, execution_id: str, lease_token: int) -> Status:

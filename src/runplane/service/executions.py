@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -171,18 +173,31 @@ def visible(who: Principal, execution: Execution) -> Execution:
 
 
 async def _wait_terminal(
-    ctx: Context, who: Principal, first: Execution, wait_seconds: float
+    ctx: Context,
+    who: Principal,
+    first: Execution,
+    wait_seconds: float,
+    changed: asyncio.Event | None = None,
 ) -> Execution:
-    """Hold until the execution is terminal or `wait_seconds` pass; return the newest record."""
+    """Hold until the execution is terminal or `wait_seconds` pass; return the newest record.
+
+    `changed`: a subscription to the execution's changes opened before `first` was
+    read, so no change can fall between them and `first` needs no second read.
+    """
     execution = first
     if execution.status.terminal or wait_seconds <= 0:
         return execution
     deadline = time.monotonic() + min(wait_seconds, ctx.settings.max_wait_seconds)
-    async with ctx.hub.execution_changes(execution.id) as changed:
+    async with contextlib.AsyncExitStack() as stack:
+        fresh = changed is not None
+        if changed is None:
+            changed = await stack.enter_async_context(ctx.hub.execution_changes(first.id))
         while True:
-            execution = await ctx.db.read(
-                lambda c: store.get_execution(c, who.workspace_id, first.id)
-            )
+            if not fresh:
+                execution = await ctx.db.read(
+                    lambda c: store.get_execution(c, who.workspace_id, first.id)
+                )
+            fresh = False
             remaining = deadline - time.monotonic()
             if execution.status.terminal or remaining <= 0:
                 return execution
@@ -193,8 +208,16 @@ async def get(
     ctx: Context, who: Principal, execution_id: str, wait_seconds: float = 0
 ) -> Execution:
     """The execution record; with `wait_seconds`, once terminal or when the time runs out."""
-    execution = await ctx.db.read(lambda c: store.get_execution(c, who.workspace_id, execution_id))
-    return await _wait_terminal(ctx, who, visible(who, execution), wait_seconds)
+    if wait_seconds <= 0:
+        execution = await ctx.db.read(
+            lambda c: store.get_execution(c, who.workspace_id, execution_id)
+        )
+        return visible(who, execution)
+    async with ctx.hub.execution_changes(execution_id) as changed:
+        execution = await ctx.db.read(
+            lambda c: store.get_execution(c, who.workspace_id, execution_id)
+        )
+        return await _wait_terminal(ctx, who, visible(who, execution), wait_seconds, changed)
 
 
 async def get_by_client_id(

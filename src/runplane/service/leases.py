@@ -206,14 +206,23 @@ async def report(
     result: dict[str, Any] | None = None,
     error_code: str | None = None,
     error_message: str | None = None,
+    log: tuple[int, str] | None = None,
     who: Principal | None = None,
 ) -> Status:
-    """Report how an attempt ended; returns the new status (queued when it will be retried)."""
+    """Report how an attempt ended; returns the new status (queued when it will be retried).
+
+    `log` (attempt, text) is the output not yet appended: stored in the same
+    transaction, so an attempt's end costs one write, and the log is whole when
+    the execution is seen to end.
+    """
     if who is not None:
         who.require(Scope.RUNTIME)
+    now = ctx.clock()
 
     def op(tx: Tx) -> Status:
         _check_lease(tx, who, execution_id)
+        if log is not None and log[1]:
+            store.append_log(tx, execution_id, lease_token, log[0], log[1], now)
         return store.finish(
             tx,
             execution_id,
