@@ -138,7 +138,7 @@ def _storable_text(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Files:
+class ExecutionFiles:
     """The per-execution directory: control files beside the process's work dir."""
 
     root: Path
@@ -252,12 +252,12 @@ class _SpawnedSupervisor:
         self._transport.close()
 
 
-def prepare(job: Job) -> _Files:
+def prepare(job: Job) -> ExecutionFiles:
     """Create the execution's directory with its input file."""
     job.work_root.mkdir(parents=True, exist_ok=True)
     prefix = _UNSAFE_NAME_CHARS.sub("_", job.execution_id)[:64]
     root = tempfile.mkdtemp(prefix=f"{prefix}-{job.attempt}-", dir=job.work_root)
-    files = _Files(Path(root))
+    files = ExecutionFiles(Path(root))
     try:
         files.work.mkdir()
         files.input.write_text(json.dumps(job.inputs), encoding="utf-8")
@@ -267,10 +267,9 @@ def prepare(job: Job) -> _Files:
     return files
 
 
-def process_environment(job: Job) -> dict[str, str]:
-    """The process's environment: the runtime's, minus its settings, plus which run this is."""
+def execution_variables(job: Job) -> dict[str, str]:
+    """Which run this is, for the process's environment."""
     return {
-        **_process_environment(),
         "RUNPLANE_EXECUTION_ID": job.execution_id,
         "RUNPLANE_ATTEMPT": str(job.attempt),
         "RUNPLANE_RUNTIME": job.runtime,
@@ -288,7 +287,7 @@ class SpawnLauncher:
 
     async def start(self, job: Job, log: LogSink) -> RunningExecution:
         """Launch the job; launch problems come back as a LAUNCH_FAILED outcome, not raised."""
-        files: _Files | None = None
+        files: ExecutionFiles | None = None
         try:
             files = prepare(job)
             transport, protocol = await asyncio.get_running_loop().subprocess_exec(
@@ -302,7 +301,7 @@ class SpawnLauncher:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 cwd=job.bundle_dir,
-                env=process_environment(job),
+                env={**process_environment(), **execution_variables(job)},
             )
         except (OSError, TypeError, ValueError) as exc:
             return RunningExecution(job, log, None, files, f"cannot launch: {exc}")
@@ -330,7 +329,7 @@ class RunningExecution:
         job: Job,
         log: LogSink,
         supervisor: Supervisor | None,
-        files: _Files | None,
+        files: ExecutionFiles | None,
         launch_error: str | None,
         *,
         error_code: str = "LAUNCH_FAILED",
@@ -465,7 +464,7 @@ class RunningExecution:
             self._supervisor.close()
             await self._log
 
-    def _outcome(self, files: _Files, returncode: int | None) -> Outcome:
+    def _outcome(self, files: ExecutionFiles, returncode: int | None) -> Outcome:
         if self._cancel_requested:
             return Outcome("cancelled", None, "CANCELLED", "execution was cancelled")
         if self._timed_out:
@@ -490,14 +489,14 @@ class RunningExecution:
             return _failed("EXIT_CODE", f"process killed by {_signal_name(signum)}")
         return _failed("EXIT_CODE", f"process exited with code {exit_code}")
 
-    def _reported_error(self, files: _Files) -> Outcome | None:
+    def _reported_error(self, files: ExecutionFiles) -> Outcome | None:
         error = _read_json_object(files.error)
         if error is None or not isinstance(error.get("code"), str):
             return None
         message = self._masker.mask(str(error.get("message", "")))
         return _failed(error["code"], message)
 
-    def _result(self, files: _Files) -> Outcome:
+    def _result(self, files: ExecutionFiles) -> Outcome:
         try:
             size = files.output.stat().st_size
         except FileNotFoundError:
@@ -521,7 +520,7 @@ class RunningExecution:
         return Outcome("succeeded", self._masker.mask_json(result), None, None)
 
 
-def _process_environment() -> dict[str, str]:
+def process_environment() -> dict[str, str]:
     """The runtime's environment minus its own settings (database URL, runtime token)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(RUNTIME_SETTINGS_PREFIX)}
     env["PYTHONUNBUFFERED"] = "1"

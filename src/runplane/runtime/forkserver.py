@@ -19,7 +19,8 @@ Protocol. FD is one end of an ``AF_UNIX``/``SOCK_SEQPACKET`` socket pair (one
 message per packet, file descriptors passed with ``SCM_RIGHTS``); the runtime
 holds the other end. Requests are JSON objects:
 
-- ``{"op": "launch", "id", "cwd", "env"}`` with two descriptors: the read end
+- ``{"op": "launch", "id", "cwd", "env"}`` (``env``: the variables to add to the
+  server's environment, which execution this is) with two descriptors: the read end
   of the control pipe and the write end of the log pipe. The server forks a
   supervisor and answers ``{"id", "pid"}`` with a pidfd of it, or
   ``{"id", "error"}``. The runtime writes the spec line into the control pipe
@@ -67,7 +68,7 @@ if TYPE_CHECKING:
     Work = Callable[[], "Work | None"]
     Runner = Callable[[dict[str, Any], list[int]], "Work | None"]
 
-MAX_MESSAGE_BYTES = 1024 * 1024  # a launch carries the environment; the spec goes by pipe
+MAX_MESSAGE_BYTES = 64 * 1024  # requests are small: the spec goes by pipe
 MAX_FDS = 4
 REAP_INTERVAL_SECONDS = 1.0  # how often adopted orphans (a zygote's supervisors) are reaped
 FIRST_FREE_FD = 3
@@ -179,10 +180,13 @@ def _close_all(fds: list[int]) -> None:
 
 
 def _become(request: dict[str, Any]) -> None:
-    """Take the request's directory and environment, with signals as a fresh process has."""
+    """Take the request's directory and variables, with signals as a fresh process has.
+
+    The environment is the server's own (the runtime's, minus its settings, given
+    when it started) plus the request's variables: which execution this is.
+    """
     signal.signal(signal.SIGINT, signal.default_int_handler)
     os.chdir(request["cwd"])
-    os.environ.clear()
     os.environ.update(request["env"])
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import itertools
 import json
 import logging
@@ -45,12 +46,12 @@ from typing import Any
 
 from runplane.runtime.executor import (
     PIPE_BUFFER_BYTES,
+    ExecutionFiles,
     Job,
     LogSink,
     RunningExecution,
     SpawnLauncher,
-    _Files,
-    _process_environment,
+    execution_variables,
     prepare,
     process_environment,
 )
@@ -58,7 +59,7 @@ from runplane.runtime.executor import (
 log = logging.getLogger("runplane.runtime")
 
 FORKSERVER_MODULE = "runplane.runtime.forkserver"
-MAX_MESSAGE_BYTES = 1024 * 1024
+MAX_MESSAGE_BYTES = 64 * 1024
 MAX_FDS = 4
 LAUNCH_TRIES = 2  # a server that died mid-launch is replaced once, then the launch fails
 EXIT_STATUS_GRACE_SECONDS = 1.0  # after a pidfd says exited, for the server's wait status
@@ -131,6 +132,8 @@ class _Channel:
                 if not self.alive:
                     raise ServerLost(self.name) from None
             except OSError as exc:
+                if exc.errno == errno.EMSGSIZE:
+                    raise ValueError("the request is too large for the fork server") from exc
                 self._lose()
                 raise ServerLost(self.name) from exc
 
@@ -318,7 +321,7 @@ class WarmLauncher:
 
     async def start(self, job: Job, log_sink: LogSink) -> RunningExecution:
         """Launch the job; launch problems come back as a failed outcome, not raised."""
-        files: _Files | None = None
+        files: ExecutionFiles | None = None
         try:
             files = prepare(job)
             supervisor = await self._launch(job, files, log_sink)
@@ -347,8 +350,10 @@ class WarmLauncher:
                 await asyncio.wait_for(self._server_process.wait(), 5.0)
             self._server_process = None
 
-    async def _launch(self, job: Job, files: _Files, log_sink: LogSink) -> _ForkedSupervisor:
-        env = process_environment(job)
+    async def _launch(
+        self, job: Job, files: ExecutionFiles, log_sink: LogSink
+    ) -> _ForkedSupervisor:
+        env = execution_variables(job)
         for attempt in range(LAUNCH_TRIES):
             channel = await self._channel_for(job, log_sink)
             try:
@@ -360,7 +365,7 @@ class WarmLauncher:
         raise AssertionError("unreachable")
 
     async def _fork(
-        self, channel: _Channel, job: Job, files: _Files, env: dict[str, str]
+        self, channel: _Channel, job: Job, files: ExecutionFiles, env: dict[str, str]
     ) -> _ForkedSupervisor:
         loop = asyncio.get_running_loop()
         control_read, control = os.pipe()
@@ -419,7 +424,7 @@ class WarmLauncher:
                     pass_fds=(theirs.fileno(),),
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,
-                    env=_process_environment(),
+                    env=process_environment(),
                 )
             except BaseException:
                 ours.close()
@@ -472,7 +477,7 @@ class WarmLauncher:
         request = {
             "op": "zygote",
             "cwd": str(job.bundle_dir),
-            "env": _process_environment(),
+            "env": {},
             "module": module,
         }
         message: dict[str, Any] = {}
