@@ -13,7 +13,7 @@ import logging
 
 from runplane import demo
 from runplane.runtime.agent import Agent, default_runtime_name
-from runplane.runtime.gateway import InProcessGateway
+from runplane.runtime.inprocess import InProcessGateway
 from runplane.runtime.warm import create_launcher
 from runplane.service import credentials, events, leases, users
 from runplane.service.context import Context

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import runplane
@@ -75,3 +77,18 @@ def test_the_console_reaches_the_store_only_through_the_service_layer() -> None:
     for path in (PACKAGE / "web").rglob("*.py"):
         imported = _full_imports(path)
         assert not [i for i in imported if i.startswith("runplane.store")], path
+
+
+def test_a_remote_runtime_loads_no_server_code() -> None:
+    """`runplane runtime` needs the agent, the launcher and an HTTP client: not the
+    database, the web framework or the server's settings machinery."""
+    probe = (
+        "import sys; import runplane.runtime.remote, runplane.runtime.http_gateway; "
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    loaded = set(
+        subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, check=True, text=True
+        ).stdout.split()
+    )
+    assert not loaded & {"sqlalchemy", "psycopg", "alembic", "fastapi", "starlette", "uvicorn"}
