@@ -37,16 +37,65 @@ def test_only_the_store_imports_sqlalchemy() -> None:
         assert "sqlalchemy" not in _imports(path), path
 
 
-def test_only_the_execution_store_module_updates_executions() -> None:
-    # Status writes live in store/executions.py (`_transition`); nothing else may
-    # even issue an UPDATE on the executions table.
-    pattern = re.compile(r"update\(\s*executions\s*\)|executions\.update\(")
-    offenders = [
-        path.relative_to(PACKAGE).as_posix()
+def _updates_of_executions(path: Path) -> dict[str, set[str]]:
+    """Function → the columns set by the UPDATEs of `executions` it issues (by every
+    `.values(...)` in it: more than enough); "**" stands for a spread."""
+    updaters: set[str] = set()
+    columns: dict[str, set[str]] = {}
+
+    def visit(node: ast.AST, function: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                visit(child, child.name)
+                continue
+            if isinstance(child, ast.Call):
+                if _updates_executions(child):
+                    updaters.add(function)
+                if isinstance(child.func, ast.Attribute) and child.func.attr == "values":
+                    named = {k.arg or "**" for k in child.keywords}
+                    columns.setdefault(function, set()).update(named, ["**"] * len(child.args))
+            visit(child, function)
+
+    visit(ast.parse(path.read_text()), "<module>")
+    return {function: columns.get(function, set()) for function in updaters}
+
+
+def _is_executions(node: ast.expr) -> bool:
+    return isinstance(node, ast.Name) and node.id == "executions"
+
+
+def _updates_executions(call: ast.Call) -> bool:
+    """`update(executions)` or `executions.update()`."""
+    func = call.func
+    if isinstance(func, ast.Name):
+        return func.id == "update" and bool(call.args) and _is_executions(call.args[0])
+    return isinstance(func, ast.Attribute) and func.attr == "update" and _is_executions(func.value)
+
+
+def _execution_updates() -> dict[str, set[str]]:
+    return {
+        f"{path.relative_to(PACKAGE).as_posix()}:{function}": columns
         for path in PACKAGE.rglob("*.py")
-        if pattern.search(path.read_text())
-    ]
-    assert offenders == ["store/executions.py"]
+        for function, columns in _updates_of_executions(path).items()
+    }
+
+
+def test_only_the_transition_writes_an_execution_status() -> None:
+    # One function owns the transitions: after the trigger's insert, nothing else
+    # writes a status (and so records its event). A spread (`**values`) counts.
+    writers = sorted(f for f, columns in _execution_updates().items() if columns & {"status", "**"})
+    assert writers == ["store/transitions.py:transition"]
+
+
+def test_every_update_of_executions_is_known() -> None:
+    # The other UPDATEs touch no status: a heartbeat's expiry, a cancel request's flag.
+    assert _execution_updates() == {
+        "store/executions.py:request_cancel": {"cancel_requested", "updated_at"},
+        "store/leases.py:renew_lease": {"lease_expires_at"},
+        "store/transitions.py:transition": {"**"},
+    }
+    raw = re.compile(r"UPDATE\s+executions\b")
+    assert [p for p in PACKAGE.rglob("*.py") if raw.search(p.read_text())] == []
 
 
 def _full_imports(path: Path) -> set[str]:

@@ -26,6 +26,8 @@ from runplane.domain.states import Status
 from runplane.service.context import Context
 from runplane.service.hub import wait_for
 from runplane.store import executions as store
+from runplane.store import listing as listing_store
+from runplane.store import logs as log_store
 from runplane.store.database import Tx
 
 MAX_CLIENT_EXECUTION_ID_CHARS = 255
@@ -150,7 +152,7 @@ def start_op(
             now,
         )
         if created and req.drop_undeclared and dropped:
-            store.add_note(
+            log_store.add_note(
                 tx,
                 execution.id,
                 f"[runplane] ignored input arguments that name no parameter: "
@@ -248,7 +250,7 @@ async def list_executions(
     credential may see); `matching` filters further, in the database."""
     who.require(Scope.EXECUTIONS_READ)
     return await ctx.db.read(
-        lambda c: store.list_executions(
+        lambda c: listing_store.list_executions(
             c,
             who.workspace_id,
             process_name=process,

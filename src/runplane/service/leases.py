@@ -28,7 +28,9 @@ from runplane.domain.states import Status
 from runplane.service.context import Context
 from runplane.service.hub import wait_for
 from runplane.store import catalog as catalog_store
-from runplane.store import executions as store
+from runplane.store import executions as execution_store
+from runplane.store import leases as store
+from runplane.store import logs as log_store
 from runplane.store import runtimes as runtime_store
 from runplane.store.database import Tx, database_now
 
@@ -40,7 +42,7 @@ def _check_lease(tx: Tx, who: Principal | None, execution_id: str) -> None:
     """404 unless the execution is the caller's workspace's; 403 outside its environments."""
     if who is None:
         return
-    execution = store.get_execution(tx.conn, who.workspace_id, execution_id)
+    execution = execution_store.get_execution(tx.conn, who.workspace_id, execution_id)
     if not who.sees_environment(execution.environment_id):
         raise errors.Forbidden("This credential cannot act in this execution's environment.")
 
@@ -192,7 +194,7 @@ async def append_log(
 
     def op(tx: Tx) -> None:
         _check_lease(tx, who, execution_id)
-        store.append_log(tx, execution_id, lease_token, attempt, text, now)
+        log_store.append_log(tx, execution_id, lease_token, attempt, text, now)
 
     await ctx.db.write(op)
 
