@@ -224,7 +224,7 @@ async def report(
     def op(tx: Tx) -> Status:
         _check_lease(tx, who, execution_id)
         if log is not None and log[1]:
-            store.append_log(tx, execution_id, lease_token, log[0], log[1], now)
+            log_store.append_log(tx, execution_id, lease_token, log[0], log[1], now)
         return store.finish(
             tx,
             execution_id,
