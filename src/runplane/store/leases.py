@@ -12,14 +12,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, func, select, update
 
 from runplane.domain import errors
 from runplane.domain.model import Claim
 from runplane.domain.states import Event, Status
 from runplane.store.database import Tx
 from runplane.store.schema import deployments, executions, process_versions
-from runplane.store.transitions import locked, transition
+from runplane.store.transitions import transition
 
 CLAIM_CANDIDATES = 32
 
@@ -34,6 +34,59 @@ _FULL_DEPLOYMENTS = (
     .group_by(_running.c.deployment_id, deployments.c.concurrency_limit)
     .having(func.count() >= deployments.c.concurrency_limit)
 )
+
+
+def _candidates(in_environments: bool, pg: bool) -> Select[Any]:
+    """The claim's query: the oldest claimable executions, locked on PostgreSQL."""
+    q = (
+        select(
+            executions.c.id,
+            executions.c.workspace_id,
+            executions.c.process_id,
+            executions.c.status,
+            executions.c.attempt,
+            executions.c.max_attempts,
+            executions.c.cancel_requested,
+            executions.c.environment_id,
+            executions.c.deployment_id,
+            executions.c.lease_token,
+            deployments.c.concurrency_limit,
+        )
+        .join(deployments, deployments.c.id == executions.c.deployment_id)
+        .where(
+            executions.c.status == Status.QUEUED.value,
+            executions.c.run_after <= bindparam("now"),
+        )
+        .order_by(executions.c.id)
+        .limit(CLAIM_CANDIDATES)
+    )
+    if in_environments:
+        q = q.where(executions.c.environment_id.in_(bindparam("environment_ids", expanding=True)))
+    # Deployments already at their limit are left out here, so that any number of
+    # their queued executions never hides claimable work behind them.
+    q = q.where(executions.c.deployment_id.not_in(_FULL_DEPLOYMENTS))
+    if pg:
+        q = q.with_for_update(skip_locked=True, of=executions)
+    return q
+
+
+# Built once (SQLAlchemy reuses their cache keys and compiled forms): by whether the
+# runtime serves some environments only, and whether the database is PostgreSQL.
+_CANDIDATES = {(envs, pg): _candidates(envs, pg) for envs in (False, True) for pg in (False, True)}
+_CLAIMED = (
+    select(
+        executions.c.inputs,
+        executions.c.secret_inputs,
+        executions.c.timeout_seconds,
+        executions.c.version_id,
+        process_versions.c.content_hash,
+        process_versions.c.spec,
+    )
+    .join(process_versions, process_versions.c.id == executions.c.version_id)
+    .where(executions.c.id == bindparam("execution_id"))
+)
+_LEASED = select(executions).where(executions.c.id == bindparam("execution_id"))
+_LEASED_LOCKED = _LEASED.with_for_update()
 
 
 def claim_next(
@@ -52,34 +105,12 @@ def claim_next(
     """
     conn = tx.conn
     pg = conn.dialect.name == "postgresql"
-    q = (
-        select(
-            executions.c.id,
-            executions.c.workspace_id,
-            executions.c.process_id,
-            executions.c.status,
-            executions.c.attempt,
-            executions.c.max_attempts,
-            executions.c.cancel_requested,
-            executions.c.environment_id,
-            executions.c.deployment_id,
-            executions.c.lease_token,
-            deployments.c.concurrency_limit,
-        )
-        .join(deployments, deployments.c.id == executions.c.deployment_id)
-        .where(executions.c.status == Status.QUEUED.value, executions.c.run_after <= now)
-        .order_by(executions.c.id)
-        .limit(CLAIM_CANDIDATES)
-    )
+    params: dict[str, Any] = {"now": now}
     if environment_ids is not None:
-        q = q.where(executions.c.environment_id.in_(environment_ids))
-    # Deployments already at their limit are left out here, so that any number of
-    # their queued executions never hides claimable work behind them.
-    q = q.where(executions.c.deployment_id.not_in(_FULL_DEPLOYMENTS))
-    if pg:
-        q = q.with_for_update(skip_locked=True, of=executions)
+        params["environment_ids"] = environment_ids
+    q = _CANDIDATES[(environment_ids is not None, pg)]
     full: set[str] = set()
-    for cand in conn.execute(q).all():
+    for cand in conn.execute(q, params).all():
         if cand.deployment_id in full:
             continue
         if cand.concurrency_limit is not None:
@@ -121,18 +152,7 @@ def _claim(
     conn: Connection, execution_id: str, attempt: int, token: int, expires: datetime
 ) -> Claim:
     """What a runtime needs to run a leased attempt."""
-    row = conn.execute(
-        select(
-            executions.c.inputs,
-            executions.c.secret_inputs,
-            executions.c.timeout_seconds,
-            executions.c.version_id,
-            process_versions.c.content_hash,
-            process_versions.c.spec,
-        )
-        .join(process_versions, process_versions.c.id == executions.c.version_id)
-        .where(executions.c.id == execution_id)
-    ).one()
+    row = conn.execute(_CLAIMED, {"execution_id": execution_id}).one()
     return Claim(
         execution_id=execution_id,
         attempt=attempt,
@@ -169,9 +189,8 @@ def find_claim(conn: Connection, runtime_id: str, claim_id: str) -> Claim | None
 def leased_row(conn: Connection, execution_id: str, lease_token: int) -> Row[Any]:
     """The execution's row (locked on PostgreSQL) while this lease holds it; StaleLease
     when it no longer does."""
-    row = conn.execute(
-        locked(conn, select(executions).where(executions.c.id == execution_id))
-    ).first()
+    q = _LEASED_LOCKED if conn.dialect.name == "postgresql" else _LEASED
+    row = conn.execute(q, {"execution_id": execution_id}).first()
     if row is None:
         raise errors.ExecutionNotFound(f"No execution {execution_id!r}.")
     if row.status != Status.RUNNING.value or row.lease_token != lease_token:

@@ -18,12 +18,13 @@ from runplane.store.database import Tx
 from runplane.store.leases import leased_row
 from runplane.store.schema import execution_logs
 
+_INSERT = execution_logs.insert()  # built once: SQLAlchemy reuses its compiled form
+
 
 def _insert_chunk(tx: Tx, execution_id: str, attempt: int, text: str, now: datetime) -> None:
     tx.conn.execute(
-        execution_logs.insert().values(
-            execution_id=execution_id, attempt=attempt, created_at=now, text=text
-        )
+        _INSERT,
+        {"execution_id": execution_id, "attempt": attempt, "created_at": now, "text": text},
     )
     tx.emit(LogAppended(execution_id))
 

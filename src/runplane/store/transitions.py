@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, update
+from sqlalchemy import Connection, Select, bindparam, update
 
 from runplane.domain import errors, states
 from runplane.domain.events import ExecutionChanged, WorkAvailable
@@ -30,6 +30,14 @@ def locked(conn: Connection, q: Select[Any]) -> Select[Any]:
     """`q` locking the rows it reads on PostgreSQL, where writers run concurrently: a
     read that decides a write must not go stale before the write (SQLite has one writer)."""
     return q.with_for_update() if conn.dialect.name == "postgresql" else q
+
+
+# Built once (SQLAlchemy reuses the cache key; the SET clause is the parameters' columns):
+# guarded by the expected previous status, and the lease token when one is named.
+_UPDATE = update(executions).where(
+    executions.c.id == bindparam("_id"), executions.c.status == bindparam("_from")
+)
+_UPDATE_LEASED = _UPDATE.where(executions.c.lease_token == bindparam("_token"))
 
 
 def transition(
@@ -72,10 +80,11 @@ def transition(
                 error_code=states.RUNTIME_LOST,
                 error_message=lost_because,
             )
-    stmt = update(executions).where(executions.c.id == row.id, executions.c.status == current.value)
+    where = {"_id": row.id, "_from": current.value}
     if lease_token is not None:
-        stmt = stmt.where(executions.c.lease_token == lease_token)
-    if tx.conn.execute(stmt.values(**new)).rowcount != 1:
+        where["_token"] = lease_token
+    stmt = _UPDATE if lease_token is None else _UPDATE_LEASED
+    if tx.conn.execute(stmt, {**new, **where}).rowcount != 1:
         raise errors.StaleLease("The execution changed meanwhile; this update was refused.")
     events.record(
         tx.conn,
