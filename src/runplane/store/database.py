@@ -137,7 +137,10 @@ def create_sqlalchemy_engine(url: str, *, writer: bool = True, **kwargs: Any) ->
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql(begin)
+        # On the driver: SQLAlchemy keeps no state of its own about this statement.
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        driver.execute(begin)
 
     return engine
 
