@@ -351,6 +351,15 @@ def run_peers(args: argparse.Namespace, chosen: set[str], report: Report) -> Non
             plan.burst_budget,
         )
         run_peer("prefect", prefect_serve, small, report)
+        figures = report.details.get("prefect", {})
+        if "runs" in figures:
+            report.partial.setdefault(
+                ("latency_ms", "prefect"), f"p50 of {figures['runs']} runs (--prefect-runs)"
+            )
+        if "burst" in figures:
+            why = f"{figures['burst_done']} of {figures['burst']} at once (--prefect-burst)"
+            for key in ("burst_per_s", "cpu_ms"):
+                report.partial.setdefault((key, "prefect"), why)
 
 
 # --- the table and the JSON ---------------------------------------------------------------
@@ -384,7 +393,8 @@ def table(report: Report) -> str:
         lines.append(line.rstrip())
     for (key, system), why in report.partial.items():
         row = report.row(key)
-        lines.append(f"* {system}, {row.label.strip() if row else key}: {why}")
+        if row and (row.runplane if system == "runplane" else row.peers.get(system)) is not None:
+            lines.append(f"* {system}, {row.label.strip()}: {why}")
     return "\n".join(lines)
 
 
