@@ -28,16 +28,12 @@ import argparse
 import contextlib
 import functools
 import json
-import os
 import shutil
 import signal
-import sqlite3
-import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -48,59 +44,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import scenarios
 from harness import deploy_noop, p50, p99, pg_schema, server, stop_all
 from peers import System, Unavailable, celery_worker, prefect_serve
+from report import Report, Target, document, machine, table
 from scenarios import Runplane, timed
 
 SCENARIOS = ("latency", "latency-pg", "sequential", "burst", "runtime-rss", "waiters", "replicas")
-PEER_SCENARIOS = {"latency", "sequential", "burst"}
 WARMUPS = 5
 WARMUP_SECONDS = 10
-SIGNS = {"<=": "≤", "<": "<", ">=": "≥"}
-
-
-@dataclass(frozen=True)
-class Target:
-    op: str
-    value: float
-
-    def met(self, figure: float) -> bool:
-        return {"<=": figure <= self.value, "<": figure < self.value, ">=": figure >= self.value}[
-            self.op
-        ]
-
-
-@dataclass
-class Row:
-    key: str
-    label: str
-    runplane: float | None
-    target: Target | None
-    peers: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class Report:
-    rows: list[Row] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    partial: dict[tuple[str, str], str] = field(default_factory=dict)  # (row, system) → why
-
-    def row(self, key: str) -> Row | None:
-        return next((r for r in self.rows if r.key == key), None)
-
-    def add(self, key: str, label: str, value: float | None, target: Target | None) -> None:
-        self.rows.append(Row(key, label, value, target))
-
-    def peer(self, key: str, peer: str, value: float) -> None:
-        row = self.row(key)
-        if row is not None:
-            row.peers[peer] = value
-
-    def skip(self, what: str, reason: str) -> None:
-        self.skipped.append({"what": what, "reason": reason})
-        print(f"  skipped {what}: {reason}", flush=True)
+# the targets for these two hold for these counts only; the others are rates or per execution
+TARGET_SEQUENTIAL = 40
+TARGET_WAITERS = 1000
 
 
 # --- measuring any system the same way ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How many of each, and how long each measurement may take."""
+
+    latency: int
+    sequential: int
+    burst: int
+    budget: float
+    burst_budget: float
 
 
 def measure(system: System, plan: Plan) -> dict[str, Any]:
@@ -158,17 +124,6 @@ def partial(figures: dict[str, Any], plan: Plan) -> dict[str, str]:
     return notes
 
 
-@dataclass(frozen=True)
-class Plan:
-    """How many of each, and how long each measurement may take."""
-
-    latency: int
-    sequential: int
-    burst: int
-    budget: float
-    burst_budget: float
-
-
 def plan_of(args: argparse.Namespace, chosen: set[str]) -> Plan:
     return Plan(
         args.latency_runs if "latency" in chosen else 0,
@@ -208,7 +163,7 @@ def run_embedded(args: argparse.Namespace, chosen: set[str], report: Report) -> 
             "sequential_s",
             f"{plan.sequential} sequential no-op executions (s)",
             figures["sequential_s"],
-            Target("<=", 0.8),
+            Target("<=", 0.8) if plan.sequential == TARGET_SEQUENTIAL else None,
         )
     if plan.burst:
         cpu = figures["cpu_ms"]
@@ -280,7 +235,7 @@ def run_api_only(args: argparse.Namespace, chosen: set[str], report: Report) -> 
                 "waiters_pct",
                 f"{args.waiters:,} clients holding ?wait=60 (% of a core)",
                 held["core_fraction"] * 100,
-                Target("<", 5),
+                Target("<", 5) if args.waiters == TARGET_WAITERS else None,
             )
 
 
@@ -362,90 +317,6 @@ def run_peers(args: argparse.Namespace, chosen: set[str], report: Report) -> Non
                 report.partial.setdefault((key, "prefect"), why)
 
 
-# --- the table and the JSON ---------------------------------------------------------------
-
-
-def _fmt(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    if abs(value) >= 100:
-        return f"{value:.0f}"
-    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
-
-
-def table(report: Report) -> str:
-    peers = list(dict.fromkeys(p for r in report.rows for p in r.peers))
-    head = f"{'':48} {'runplane':>9} {'target':>8} {'met':>3} "
-    head += "".join(f"{p:>13} {'ratio':>6}" for p in peers)
-    lines = [head.rstrip()]
-    for r in report.rows:
-        target = f"{SIGNS[r.target.op]} {r.target.value:,g}" if r.target else ""
-        met = ("yes" if r.target.met(r.runplane) else "no") if r.target and r.runplane else ""
-        line = (
-            f"{r.label:48} {_mark(report, r.key, 'runplane', r.runplane):>9} {target:>8} {met:>3} "
-        )
-        for p in peers:
-            value = r.peers.get(p)
-            ratio = f"{r.runplane / value:.2f}" if value and r.runplane is not None else ""
-            line += f"{_mark(report, r.key, p, value) if value is not None else '':>13} {ratio:>6}"
-        lines.append(line.rstrip())
-    for (key, system), why in report.partial.items():
-        row = report.row(key)
-        if row and (row.runplane if system == "runplane" else row.peers.get(system)) is not None:
-            lines.append(f"* {system}, {row.label.strip()}: {why}")
-    return "\n".join(lines)
-
-
-def _mark(report: Report, key: str, system: str, value: float | None) -> str:
-    return _fmt(value) + ("*" if (key, system) in report.partial else "")
-
-
-def machine() -> dict[str, Any]:
-    commit = subprocess.run(
-        ["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    return {
-        "cores": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "sqlite": sqlite3.sqlite_version,
-        "commit": commit or None,
-        "load": os.getloadavg(),
-    }
-
-
-def document(report: Report, args: argparse.Namespace, started: float) -> dict[str, Any]:
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "seconds": round(time.monotonic() - started, 1),
-        "machine": machine(),
-        "options": {k: v for k, v in vars(args).items() if k != "json"},
-        "rows": [
-            {
-                "key": r.key,
-                "label": r.label.strip(),
-                "runplane": r.runplane,
-                "target": asdict(r.target) if r.target else None,
-                "met": r.target.met(r.runplane) if r.target and r.runplane is not None else None,
-                "peers": {
-                    p: {"value": v, "ratio": r.runplane / v if r.runplane and v else None}
-                    for p, v in r.peers.items()
-                },
-            }
-            for r in report.rows
-        ],
-        "details": report.details,
-        "partial": [
-            {"key": key, "system": system, "why": why}
-            for (key, system), why in report.partial.items()
-        ],
-        "skipped": report.skipped,
-    }
-
-
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--only", help=f"comma-separated, of: {', '.join(SCENARIOS)}")
@@ -453,9 +324,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--no-celery", action="store_true", help="leave Celery out")
     ap.add_argument("--prefect", action="store_true", help="add Prefect 3 when installed")
     ap.add_argument("--latency-runs", type=int, default=100)
-    ap.add_argument("--sequential", type=int, default=40)
+    ap.add_argument("--sequential", type=int, default=TARGET_SEQUENTIAL)
     ap.add_argument("--burst", type=int, default=1000)
-    ap.add_argument("--waiters", type=int, default=1000)
+    ap.add_argument("--waiters", type=int, default=TARGET_WAITERS)
     ap.add_argument("--idle-seconds", type=float, default=5, help="span of the waiters' CPU")
     ap.add_argument("--accept-seconds", type=int, default=8, help="wrk duration, replicas")
     ap.add_argument("--connections", type=int, default=32, help="wrk connections, in all")
@@ -538,7 +409,9 @@ def main() -> None:
     print(table(report))
     for s in report.skipped:
         print(f"skipped {s['what']}: {s['reason']}")
-    Path(args.json).write_text(json.dumps(document(report, args, started), indent=2) + "\n")
+    options = {k: v for k, v in vars(args).items() if k != "json"}
+    doc = document(report, options, time.monotonic() - started)
+    Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
     print(f"\n{time.monotonic() - started:.0f} s; figures in {args.json}")
     sys.exit(code)
 
