@@ -100,6 +100,13 @@ class Node:
             )
             self._tasks.append(asyncio.create_task(self.agent.run(), name="runtime"))
 
+    def end_long_polls(self) -> None:
+        """The server is exiting: its long polls (`?wait`, claims, log follows, event
+        streams) answer now instead of holding the graceful shutdown for their wait.
+        The embedded runtime, which is no request, drains in `stop`."""
+        if self._ctx is not None:
+            self._ctx.hub.close()
+
     async def stop(self) -> None:
         """Drain the embedded runtime, stop the sweeper, close the database."""
         if self.agent is not None:

@@ -16,7 +16,8 @@ log = logging.getLogger("runplane.server")
 
 
 class _Server(uvicorn.Server):
-    """Prints the demo's curl line once the socket listens, not before."""
+    """Prints the demo's curl line once the socket listens, not before; ends the long
+    polls as soon as it is told to exit."""
 
     def __init__(self, config: uvicorn.Config, settings: Settings, app: App) -> None:
         super().__init__(config)
@@ -58,6 +59,12 @@ class _Server(uvicorn.Server):
                 lines.append(f"curl -s '{base}/api/v1/processes' -H {authorization}")
         sys.stdout.write("\n".join(lines) + "\n")
         sys.stdout.flush()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Before uvicorn waits for open requests: a long poll would hold it for the rest
+        # of its wait (up to the graceful timeout), a follow or a stream for good.
+        self.app.node.end_long_polls()
+        await super().shutdown(sockets)
 
 
 def configure_logging(level: str) -> None:

@@ -5,6 +5,7 @@ prefix of that order."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -19,24 +20,43 @@ from runplane.store.schema import execution_events
 from tests.integration.test_store import T0, World, read, write
 
 START = events.Position(0, 0)
+# On PostgreSQL a committed event is handed out once no older transaction is open
+# anywhere on the server (the horizon): other sessions (other tests, other test runs on
+# the same server) hold it back while their transactions last. Tests wait that long.
+SETTLE_SECONDS = 60.0
+
+
+HELD_BACK = (
+    f"events still held back after {SETTLE_SECONDS:.0f} s: a transaction is open "
+    "elsewhere on the PostgreSQL server (see pg_stat_activity)"
+)
+
+
+def settling() -> Iterator[None]:
+    """The rounds of a wait for held-back events: for SETTLE_SECONDS at most."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    yield
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        yield
 
 
 def everything(w: World, after: events.Position = START, **seen: Any) -> events.EventPage:
-    """Read pages until the reader has nothing more; all events, the last cursor. Events
-    held back by a transaction still open elsewhere on the PostgreSQL server are waited
-    for (polled, with a deadline)."""
+    """Read pages until the reader has nothing more: all events, the last cursor. Events
+    held back by a transaction open elsewhere on the PostgreSQL server are waited for,
+    so what it returns is settled (below the horizon)."""
     found: list[Any] = []
     visibility = events.Visibility(**seen)
-    deadline = time.monotonic() + 30
-    while True:
-        page = read(w.engine, lambda c, a=after: events.read(c, w.ws, a, visibility))
-        found += page.events
-        after = page.after
-        if page.more:
-            continue
-        if not page.withheld or time.monotonic() > deadline:
-            return events.EventPage(found, after, False, page.withheld)
-        time.sleep(0.05)
+    for _ in settling():
+        while True:
+            page = read(w.engine, lambda c, a=after: events.read(c, w.ws, a, visibility))
+            found += page.events
+            after = page.after
+            if not page.more:
+                break
+        if not page.withheld:
+            return events.EventPage(found, after, False, False)
+    raise AssertionError(HELD_BACK)
 
 
 def test_every_status_change_is_logged_in_order_with_names(engine: Engine) -> None:
@@ -128,6 +148,9 @@ def test_a_filtered_reader_moves_its_cursor_past_what_it_filtered_out(engine: En
     w = World(engine)
     for _ in range(3):
         w.new()
+    # Settled first: the filtered read's horizon is then past every row (a transaction
+    # open elsewhere could hold it below them, and the cursor with it).
+    everything(w)
     page = everything(w, process_names=("other",))
     assert page.events == []
     newest = read(
@@ -144,12 +167,15 @@ def test_pages_are_bounded_and_resume_after_the_last_event(engine: Engine) -> No
     w = World(engine)
     made = [w.new()[0].id for _ in range(5)]
     after, seen = START, []
-    for _ in range(10):
+    for _ in settling():  # until nothing is held back (other sessions)
         page = read(engine, lambda c, a=after: events.read(c, w.ws, a, events.Visibility(), 2))
+        assert len(page.events) <= 2
         seen += [ev.execution_id for ev in page.events]
         after = page.after
-        if not page.more:
+        if not page.more and not page.withheld:
             break
+    else:
+        raise AssertionError(HELD_BACK)
     assert seen == made
 
 

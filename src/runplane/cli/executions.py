@@ -14,12 +14,14 @@ from runplane.cli.output import (
     err,
     execution_details,
     out,
+    print_error,
     print_table,
     status_text,
     table,
     timestamp,
 )
-from runplane.cli.session import JsonOption, ServerOption, connect
+from runplane.cli.session import EXIT_FAILED, JsonOption, ServerOption, connect
+from runplane.client import TERMINAL_STATUSES
 
 app = typer.Typer(help="List, inspect, follow and cancel executions.", no_args_is_help=True)
 
@@ -138,6 +140,19 @@ def logs(
             for chunk in chunks:
                 sys.stdout.write(chunk)
                 sys.stdout.flush()
+        if follow:
+            status = client.get_execution(execution)["status"]
+            if status not in TERMINAL_STATUSES:
+                # The server ended the stream first (it is shutting down): not a whole log.
+                print_error(
+                    f"the server ended the log before the execution ended (it is {status}); "
+                    "follow it again",
+                    [],
+                    code="follow_ended",
+                    status=None,
+                    json_mode=json_output,
+                )
+                raise typer.Exit(EXIT_FAILED)
     if json_output:
         emit_json({"id": execution, "log": log})
 

@@ -66,7 +66,7 @@ class EventStream:
         return store.read(conn, self._workspace_id, self._after, self._seen)
 
     async def events(self) -> AsyncIterator[ExecutionEvent]:
-        """The changes after the start, as they commit (endless)."""
+        """The changes after the start, as they commit, until the server shuts down."""
         ctx = self._ctx
         last_read = float("-inf")
         async with ctx.hub.any_execution_changes() as changed:
@@ -85,6 +85,8 @@ class EventStream:
                     yield event
                 if page.more:
                     continue
+                if ctx.hub.closed:
+                    return
                 await wait_for(
                     changed, WITHHELD_RECHECK_SECONDS if page.withheld else POLL_FALLBACK_SECONDS
                 )

@@ -184,7 +184,8 @@ async def _wait_terminal(
     """Hold until the execution is terminal or `wait_seconds` pass; return the newest record.
 
     `changed`: a subscription to the execution's changes opened before `first` was
-    read, so no change can fall between them and `first` needs no second read.
+    read, so no change can fall between them and `first` needs no second read. A
+    server shutting down answers at once with the record as it is.
     """
     execution = first
     if execution.status.terminal or wait_seconds <= 0:
@@ -201,7 +202,7 @@ async def _wait_terminal(
                 )
             fresh = False
             remaining = deadline - time.monotonic()
-            if execution.status.terminal or remaining <= 0:
+            if execution.status.terminal or remaining <= 0 or ctx.hub.closed:
                 return execution
             await wait_for(changed, min(remaining, POLL_FALLBACK_SECONDS))
 

@@ -4,6 +4,11 @@ The database gateway calls `publish` on the event loop after each commit.
 A lost or missed wake-up only delays: every waiter re-reads the database and
 waits with a timeout. On PostgreSQL the events other replicas committed arrive
 by LISTEN/NOTIFY (`store.notify`) and are published here the same way.
+
+When the server is told to exit, `close` wakes every waiter for the last time:
+the long polls held for HTTP clients then answer what they have (a `?wait` the
+current record, a claim empty, a log follower or event stream its end), so a
+shutdown or a rolling restart is never held for the rest of their waits.
 """
 
 from __future__ import annotations
@@ -24,6 +29,14 @@ class Hub:
         self._log_waiters: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
         self._work_waiters: set[asyncio.Event] = set()
         self._any_execution_waiters: set[asyncio.Event] = set()
+        self.closed = False
+        """The server is shutting down: long polls answer instead of waiting again."""
+
+    def close(self) -> None:
+        """The server is shutting down: wake every waiter; each sees `closed` and answers
+        (a waiter that comes later answers after its first read)."""
+        self.closed = True
+        self.wake_all()
 
     def publish(self, events: list[DomainEvent]) -> None:
         """Wake everyone waiting for one of `events`."""

@@ -118,7 +118,9 @@ async def claim(
     """Lease the next claimable execution, waiting up to `wait_seconds` for one.
 
     A remote runtime's long poll also ends (empty) once the runtime says it is
-    draining, so a runtime shutting down is not held by its own claim. A claim
+    draining, so a runtime shutting down is not held by its own claim, and once
+    this server shuts down, so the server is not held by it either (the embedded
+    runtime's claim is no request: its drain ends it). A claim
     sent again with the same `claim_id` (its answer was lost on the way) gets
     the lease it already took, while it is held, instead of a second one.
     """
@@ -140,8 +142,12 @@ async def claim(
             remaining = deadline - time.monotonic()
             if got is not None or remaining <= 0:
                 return got
+            if remote and ctx.hub.closed:
+                return None
             await wait_for(work, min(remaining, CLAIM_POLL_SECONDS))
             if remote:
+                if ctx.hub.closed:
+                    return None
                 state = await ctx.db.read(lambda c: runtime_store.runtime_state(c, runtime.id))
                 if state != "online":
                     return None

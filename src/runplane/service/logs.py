@@ -71,11 +71,13 @@ class LogFollower:
         self.execution_id = execution_id
         self.after_id = after_id
         self.status: Status | None = None
-        """The terminal status, once `chunks()` has ended."""
+        """The terminal status, once `chunks()` has ended with the execution (None when
+        it ended because the server is shutting down)."""
 
     async def chunks(self) -> AsyncIterator[LogChunk]:
         """Every chunk after the start, then new ones as they come, until the execution
-        is terminal (re-read on every change, and at least each second)."""
+        is terminal (re-read on every change, and at least each second) or the server
+        shuts down (after the chunks logged by then)."""
         ctx, who, execution_id = self._ctx, self._who, self.execution_id
         async with ctx.hub.log_changes(execution_id) as changed:
             while True:
@@ -90,6 +92,8 @@ class LogFollower:
                         break
                 if status.terminal:
                     self.status = status
+                    return
+                if ctx.hub.closed:
                     return
                 await wait_for(changed, POLL_FALLBACK_SECONDS)
 

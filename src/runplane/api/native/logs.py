@@ -146,5 +146,5 @@ async def _events(follower: svc.LogFollower) -> AsyncIterator[ServerSentEvent]:
     yield sse.start()
     async for chunk in follower.chunks():
         yield sse.event("log", render.log_chunk(chunk), id=chunk.id)
-    status = follower.status.value if follower.status is not None else None
-    yield sse.event("end", {"status": status})
+    if follower.status is not None:  # else the server is shutting down: the client resumes
+        yield sse.event("end", {"status": follower.status.value})
