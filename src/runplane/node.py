@@ -17,6 +17,7 @@ from runplane.runtime.inprocess import InProcessGateway
 from runplane.runtime.warm import create_launcher
 from runplane.service import credentials, events, leases, users
 from runplane.service.context import Context
+from runplane.service.hub import Hub
 from runplane.service.limits import FailureLimiter
 from runplane.settings import Settings
 from runplane.store import catalog, sealing
@@ -68,6 +69,8 @@ class Node:
                 db=db,
                 settings=s,
                 limiter=FailureLimiter(s.auth_failure_limit, s.auth_failure_window_seconds),
+                # Every change reaches this hub, unless other replicas' cannot (no NOTIFY).
+                hub=Hub(reliable=db.dialect != "postgresql" or s.notify),
             )
             db.on_events = ctx.publish
             if s.notify:

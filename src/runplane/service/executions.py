@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import Callable
@@ -24,14 +23,13 @@ from runplane.domain.params import (
 )
 from runplane.domain.states import Status
 from runplane.service.context import Context
-from runplane.service.hub import wait_for
+from runplane.service.hub import Waiter, wait_for
 from runplane.store import executions as store
 from runplane.store import listing as listing_store
 from runplane.store import logs as log_store
 from runplane.store.database import Tx
 
 MAX_CLIENT_EXECUTION_ID_CHARS = 255
-POLL_FALLBACK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -179,13 +177,15 @@ async def _wait_terminal(
     who: Principal,
     first: Execution,
     wait_seconds: float,
-    changed: asyncio.Event | None = None,
+    changed: Waiter | None = None,
 ) -> Execution:
     """Hold until the execution is terminal or `wait_seconds` pass; return the newest record.
 
     `changed`: a subscription to the execution's changes opened before `first` was
     read, so no change can fall between them and `first` needs no second read. A
-    server shutting down answers at once with the record as it is.
+    change the hub names as one to a status that does not end the execution is not
+    read either: only the end is. A server shutting down answers at once with the
+    record as it is.
     """
     execution = first
     if execution.status.terminal or wait_seconds <= 0:
@@ -200,11 +200,13 @@ async def _wait_terminal(
                 execution = await ctx.db.read(
                     lambda c: store.get_execution(c, who.workspace_id, first.id)
                 )
-            fresh = False
             remaining = deadline - time.monotonic()
             if execution.status.terminal or remaining <= 0 or ctx.hub.closed:
                 return execution
-            await wait_for(changed, min(remaining, POLL_FALLBACK_SECONDS))
+            changed.status = None
+            woken = await wait_for(changed, min(remaining, ctx.hub.fallback_seconds))
+            # Heard to what it changed, and not its end: nothing to read yet.
+            fresh = woken and changed.status is not None and not Status(changed.status).terminal
 
 
 async def get(
