@@ -61,6 +61,7 @@ log = logging.getLogger("runplane.runtime")
 FORKSERVER_MODULE = "runplane.runtime.forkserver"
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_FDS = 4
+SERVER_EXIT_SECONDS = 5.0
 LAUNCH_TRIES = 2  # a server that died mid-launch is replaced once, then the launch fails
 EXIT_STATUS_GRACE_SECONDS = 1.0  # after a pidfd says exited, for the server's wait status
 DEFAULT_PRELOAD_MAX = 8
@@ -346,8 +347,12 @@ class WarmLauncher:
             self._server.close()
             self._server = None
         if self._server_process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                await asyncio.wait_for(self._server_process.wait(), 5.0)
+            try:  # it exits at the EOF on its socket
+                await asyncio.wait_for(self._server_process.wait(), SERVER_EXIT_SECONDS)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    self._server_process.kill()
+                await self._server_process.wait()
             self._server_process = None
 
     async def _launch(
