@@ -9,6 +9,7 @@ import os
 import queue
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -28,6 +29,17 @@ ADMIN_TOKEN = "test-admin-token-0123456789abcdef-0123456789"  # RUNPLANE_ADMIN_T
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 ADMIN_PASSWORD = "test-admin-password-0123"  # RUNPLANE_ADMIN_PASSWORD of test servers (user admin)
 SERVER_START_SECONDS = 40.0
+
+
+# httpx builds an SSL context for every client it makes (reading the CA bundle: ~30 ms of
+# CPU, more than the request); the tests' servers speak plain HTTP on loopback, so every
+# client of the tests shares one.
+_SSL_CONTEXT = ssl.create_default_context()
+
+
+def http_client(**kwargs: Any) -> httpx.Client:
+    """An httpx client, made without reading the CA bundle again."""
+    return httpx.Client(verify=_SSL_CONTEXT, **kwargs)
 
 
 def postgres_url() -> str:
@@ -111,13 +123,16 @@ class Server:
                 cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         deadline = time.monotonic() + SERVER_START_SECONDS
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited {self.proc.returncode}: {self.log()[-2000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.base + "/api/v1/health", timeout=1).status_code == 200:
-                    return self
-            time.sleep(0.05)
+        with http_client(base_url=self.base, timeout=1) as poll:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise AssertionError(
+                        f"server exited {self.proc.returncode}: {self.log()[-2000:]}"
+                    )
+                with contextlib.suppress(httpx.HTTPError):
+                    if poll.get("/api/v1/health").status_code == 200:
+                        return self
+                time.sleep(0.05)
         raise AssertionError(f"server did not answer in time: {self.log()[-2000:]}")
 
     def log(self) -> str:
@@ -127,7 +142,7 @@ class Server:
         """An HTTP client of this server, authenticated as `token` (the admin by default)."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         headers.update(kwargs.pop("headers", None) or {})
-        return httpx.Client(base_url=self.base, timeout=70, headers=headers, **kwargs)
+        return http_client(base_url=self.base, timeout=70, headers=headers, **kwargs)
 
     def kill(self) -> None:
         """SIGKILL the server process only (its executions' supervisors must notice)."""
@@ -286,7 +301,7 @@ def sign_in(server: Server, name: str = "admin", password: str = ADMIN_PASSWORD)
     token its pages carry sent as X-CSRF-Token (what htmx does)."""
     import re
 
-    client = httpx.Client(base_url=server.base, timeout=70)
+    client = http_client(base_url=server.base, timeout=70)
     form = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
     assert token, form.text
@@ -316,7 +331,7 @@ class SseStream:
     ) -> None:
         auth = {"Authorization": f"Bearer {token}"} if token else {}
         # no read timeout: a stream waits as long as it likes; tests bound their waits
-        self.client = httpx.Client(
+        self.client = http_client(
             base_url=srv.base, headers=auth, timeout=httpx.Timeout(30, read=None)
         )
         self._cm = self.client.stream(
@@ -381,6 +396,13 @@ class SseStream:
 
     def close(self) -> None:
         """Disconnect (as a client that goes away)."""
+        # The reader thread is blocked reading the socket: shutting it down wakes the
+        # reader now (closing the response alone wakes it at the next keepalive only).
+        stream = self.response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         self.response.close()
         self._cm.__exit__(None, None, None)
         self.client.close()

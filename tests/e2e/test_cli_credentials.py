@@ -17,6 +17,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,10 +70,15 @@ class Cli:
         return Result(done.returncode, done.stdout, done.stderr)
 
 
-@pytest.fixture
-def server(start_server: ServerFactory) -> Server:
-    """A fresh server (admin token ADMIN_TOKEN) with the demo `hello` and no runtime slots."""
-    return start_server.start("--slots", "0")
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the module (admin token ADMIN_TOKEN), the demo `hello`, no runtime
+    slots; each test names its own tokens."""
+    factory = ServerFactory(tmp_path_factory)
+    try:
+        yield factory.start("--slots", "0")
+    finally:
+        factory.stop_all()
 
 
 @pytest.fixture
@@ -317,7 +323,7 @@ def test_tokens_list_never_contains_a_secret(server: Server, cli: Cli) -> None:
 
 
 def test_a_token_without_the_admin_scope_cannot_manage_tokens(server: Server, cli: Cli) -> None:
-    reader = create_token(cli, server, "reader", "--scope", "executions:read")["token"]
+    reader = create_token(cli, server, "not-an-admin", "--scope", "executions:read")["token"]
     result = cli("tokens", "list", "--server", server.base, "--json", token=reader)
     assert result.exit_code == 1
     assert json.loads(result.stderr)["code"] == "forbidden"

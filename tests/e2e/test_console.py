@@ -11,7 +11,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import Server, ServerFactory, deploy, make_process, sign_in, wait_terminal
+from tests.support import (
+    Server,
+    ServerFactory,
+    deploy,
+    http_client,
+    make_process,
+    sign_in,
+    wait_terminal,
+)
 
 HOSTILE = "<script>document.title='pwned'</script>"
 HOSTILE_IMG = '<img src=x onerror="document.title=1">'
@@ -76,7 +84,7 @@ def _executions(server: Server) -> list[dict[str, Any]]:
 
 
 def test_pages_send_a_browser_without_a_session_to_sign_in(server: Server) -> None:
-    with httpx.Client(base_url=server.base) as anonymous:
+    with http_client(base_url=server.base) as anonymous:
         r = anonymous.get("/processes/typed?x=1")
         assert r.status_code == 303
         assert r.headers["location"] == "/login?next=/processes/typed%3Fx%3D1"
@@ -87,7 +95,7 @@ def test_pages_send_a_browser_without_a_session_to_sign_in(server: Server) -> No
 
 
 def test_a_wrong_password_and_an_unknown_user_get_the_same_answer(server: Server) -> None:
-    with httpx.Client(base_url=server.base) as browser:
+    with http_client(base_url=server.base) as browser:
         token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/login").text)
         assert token
         answers = [
@@ -103,7 +111,7 @@ def test_a_wrong_password_and_an_unknown_user_get_the_same_answer(server: Server
 
 
 def test_sign_in_without_the_forms_token_is_refused(server: Server) -> None:
-    with httpx.Client(base_url=server.base) as browser:
+    with http_client(base_url=server.base) as browser:
         r = browser.post("/login", data={"name": "admin", "password": "x", "csrf_token": "forged"})
         assert r.status_code == 403 and "expired" in r.text
 
@@ -115,12 +123,12 @@ def test_sign_out_ends_the_session_on_the_server(server: Server) -> None:
     out = client.post("/logout")
     assert out.status_code == 204 and out.headers["hx-redirect"] == "/login"
     client.close()
-    with httpx.Client(base_url=server.base, cookies={"runplane_session": token}) as replay:
+    with http_client(base_url=server.base, cookies={"runplane_session": token}) as replay:
         assert replay.get("/").status_code == 303
 
 
 def test_signing_in_sets_a_safe_cookie(server: Server) -> None:
-    with httpx.Client(base_url=server.base) as browser:
+    with http_client(base_url=server.base) as browser:
         token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/login").text)
         assert token
         r = browser.post(
@@ -254,7 +262,7 @@ def test_a_process_secret_is_shown_once_then_masked_and_works(
     secret = found.group(1)
     again = admin_session.get("/credentials")
     assert secret not in again.text and "••••" in again.text
-    with httpx.Client(base_url=server.base) as caller:
+    with http_client(base_url=server.base) as caller:
         started = caller.post(
             "/api/v1/processes/typed/executions",
             json={"inputArguments": {"count": 2}},
@@ -265,7 +273,7 @@ def test_a_process_secret_is_shown_once_then_masked_and_works(
 
 
 def test_assets_are_served_from_the_package_and_nothing_else(server: Server) -> None:
-    with httpx.Client(base_url=server.base) as anonymous:
+    with http_client(base_url=server.base) as anonymous:
         js = anonymous.get("/static/console.js")
         assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
         vendored = anonymous.get("/static/vendor/htmx-2.0.11.min.js")
@@ -276,7 +284,7 @@ def test_assets_are_served_from_the_package_and_nothing_else(server: Server) -> 
 
 def test_failed_sign_ins_go_through_the_failure_limit(start_server: ServerFactory) -> None:
     srv = start_server.start("--slots", "0", "--no-demo", env={"RUNPLANE_AUTH_FAILURE_LIMIT": "3"})
-    with httpx.Client(base_url=srv.base) as browser:
+    with http_client(base_url=srv.base) as browser:
         token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/login").text)
         assert token
         form = {"csrf_token": token.group(1), "name": "admin", "password": "wrong password"}

@@ -6,10 +6,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.support import Server, ServerFactory, SseStream, deploy, make_process, wait_terminal
+from tests.support import (
+    Server,
+    ServerFactory,
+    SseStream,
+    deploy,
+    http_client,
+    make_process,
+    wait_terminal,
+)
 
 LINES = [f"tick {i}" for i in range(1, 6)]
 TICKER = """
@@ -142,7 +149,7 @@ def test_another_workspace_cannot_stream_or_page_the_log(
     with server.client() as admin:
         made = admin.post("/api/v1/workspaces", json={"name": "other"})
         assert made.status_code == 201, made.text
-    with httpx.Client(
+    with http_client(
         base_url=server.base, headers={"Authorization": f"Bearer {made.json()['adminToken']}"}
     ) as other:
         r = other.get(logs(done["id"]), headers={"Accept": "text/event-stream"})

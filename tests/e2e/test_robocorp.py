@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import Server, ServerFactory, deploy, make_process, wait_until
+from tests.support import Server, ServerFactory, deploy, http_client, make_process, wait_until
 
 LEGACY = "/workspace-v1/workspaces/default/processes/invoice-bot"
 P = "/process-v1/workspaces/default/processes/invoice-bot"
@@ -142,7 +142,7 @@ def test_legacy_bare_body_bearer_prefix_and_query_parameter(
     with server.client(token=None) as anon:
         url = f"{LEGACY}/runs/{run_id}"
         done = completed(
-            httpx.Client(
+            http_client(
                 base_url=anon.base_url, params={"robocloud-process-secret": process_secret}
             ),
             url,
@@ -364,7 +364,7 @@ def test_a_file_goes_to_a_work_item_in_two_steps(rc: httpx.Client, server: Serve
     assert slot.headers["cache-control"] == "no-store"
     url, fields = slot.json()["url"], slot.json()["fields"]
     assert url.startswith(server.base) and set(fields) == {"key", "token"}
-    with httpx.Client() as plain:  # presigned: no other credential
+    with http_client() as plain:  # presigned: no other credential
         wrong = plain.post(url, data={**fields, "token": "rpu_wrong"}, files={"file": content})
         vendor_error(wrong, 403, "forbidden")
         short = plain.post(url, data=fields, files={"file": content[:-1]})

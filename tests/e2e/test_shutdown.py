@@ -17,7 +17,14 @@ from typing import Any
 
 import httpx
 
-from tests.support import ADMIN, ADMIN_TOKEN, ServerFactory, SseStream, runtime_token
+from tests.support import (
+    ADMIN,
+    ADMIN_TOKEN,
+    ServerFactory,
+    SseStream,
+    http_client,
+    runtime_token,
+)
 
 HELD = 4  # long polls of each kind
 EXIT_BOUND_SECONDS = 3.0  # uvicorn's graceful timeout in tests is 7 s (drain 2 s + 5)
@@ -31,7 +38,7 @@ class Held:
         self.error: BaseException | None = None
         self.answered_at = 0.0
         self._send = send
-        self._client = httpx.Client(base_url=base, headers=ADMIN, timeout=90)
+        self._client = http_client(base_url=base, headers=ADMIN, timeout=90)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 

@@ -34,6 +34,17 @@ FAILURE_LIMIT = 3
 PASSWORD = "correct horse battery"
 
 
+@pytest.fixture(autouse=True)
+def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hash with Argon2's cheapest parameters: at the real cost a hash or a check is about
+    0.2 s of CPU, and these tests are about users and sessions, not the hash, whose real
+    parameters tests/unit/test_passwords.py checks (the weak hash of the rehash test is
+    still made with other parameters, so it is still replaced)."""
+    cheap = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    monkeypatch.setattr(passwords, "_hasher", cheap)
+    monkeypatch.setattr(passwords, "_dummy_hash", [])
+
+
 class Clock:
     """A clock the test moves."""
 
