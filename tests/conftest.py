@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -40,12 +43,28 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+_SQLITE_TEMPLATE: list[Path] = []
+
+
+def migrated_sqlite_file() -> Path:
+    """A migrated SQLite database, made once per test process: a test's database is a copy
+    of it (migrating costs more than most tests; test_migrations runs the migrations)."""
+    if not _SQLITE_TEMPLATE:
+        folder = Path(tempfile.mkdtemp(prefix="runplane-tests-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        engine = create_sqlalchemy_engine(f"sqlite:///{folder / 'store.db'}")
+        upgrade(engine)
+        engine.dispose()  # the last connection checkpoints the WAL into the file
+        _SQLITE_TEMPLATE.append(folder / "store.db")
+    return _SQLITE_TEMPLATE[0]
+
+
 @contextlib.contextmanager
 def isolated_engine(backend: str, tmp_path: Path) -> Iterator[Engine]:
     """A migrated database of its own: a SQLite file, or a fresh PostgreSQL schema."""
     if backend == "sqlite":
+        shutil.copyfile(migrated_sqlite_file(), tmp_path / "store.db")
         engine = create_sqlalchemy_engine(f"sqlite:///{tmp_path / 'store.db'}")
-        upgrade(engine)
         try:
             yield engine
         finally:
@@ -84,8 +103,8 @@ def require_postgres() -> None:
         pytest.skip(f"PostgreSQL not reachable: {reason}")
 
 
-@pytest.fixture
-def pg_schema() -> Iterator[str]:
+@contextlib.contextmanager
+def new_pg_schema() -> Iterator[str]:
     """A fresh, empty PostgreSQL schema (dropped afterwards)."""
     require_postgres()
     schema = f"e2e_{uuid.uuid4().hex[:12]}"
@@ -98,10 +117,22 @@ def pg_schema() -> Iterator[str]:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
+def schema_url(schema: str) -> str:
+    """The URL of a database whose tables live in `schema` (search_path)."""
+    return f"{postgres_url()}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A fresh, empty PostgreSQL schema (dropped afterwards)."""
+    with new_pg_schema() as schema:
+        yield schema
+
+
 @pytest.fixture
 def pg_schema_url(pg_schema: str) -> str:
     """The URL of a database whose tables live in a fresh schema (search_path)."""
-    return f"{postgres_url()}?options=-csearch_path%3D{pg_schema}"
+    return schema_url(pg_schema)
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +13,7 @@ import httpx
 import pytest
 
 from runplane.examples import example
+from tests.cli_runner import run_cli
 from tests.support import ADMIN, ADMIN_TOKEN, make_process
 
 CLI_TIMEOUT_SECONDS = 90
@@ -43,7 +42,8 @@ def base(module_server: Callable[..., Any]) -> str:
 
 @pytest.fixture(scope="module")
 def cli(base: str, tmp_path_factory: pytest.TempPathFactory) -> Cli:
-    """Run `runplane ARGS...` as its own process against the module's server."""
+    """Run `runplane ARGS...` as its own process (tests/cli_runner.py) against the
+    module's server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNPLANE_")}
     env["RUNPLANE_SERVER"] = base
     env["RUNPLANE_TOKEN"] = ADMIN_TOKEN
@@ -51,14 +51,8 @@ def cli(base: str, tmp_path_factory: pytest.TempPathFactory) -> Cli:
     env["RUNPLANE_CONFIG"] = str(tmp_path_factory.mktemp("cli-config") / "config.toml")
 
     def run(*args: str) -> Result:
-        done = subprocess.run(
-            [sys.executable, "-m", "runplane.cli.main", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=CLI_TIMEOUT_SECONDS,
-        )
-        return Result(done.returncode, done.stdout, done.stderr)
+        done = run_cli(args, env=env, timeout=CLI_TIMEOUT_SECONDS)
+        return Result(done.exit_code, done.stdout, done.stderr)
 
     return run
 

@@ -14,7 +14,6 @@ import pty
 import select
 import signal
 import stat
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from tests.cli_runner import run_cli
 from tests.support import ADMIN_TOKEN, Server, ServerFactory
 
 CLI_TIMEOUT_SECONDS = 60
@@ -47,7 +47,8 @@ class Result:
 
 
 class Cli:
-    """Runs `runplane ARGS...` as its own process with a clean environment."""
+    """Runs `runplane ARGS...` as its own process (tests/cli_runner.py) with a clean
+    environment."""
 
     def __init__(self, home: Path, config: Path | None) -> None:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNPLANE_", "XDG_"))}
@@ -59,15 +60,8 @@ class Cli:
         env = dict(self.env)
         if token is not None:
             env["RUNPLANE_TOKEN"] = token
-        done = subprocess.run(
-            [sys.executable, "-m", "runplane.cli.main", *args],
-            env=env,
-            input=input if input is not None else "",
-            capture_output=True,
-            text=True,
-            timeout=CLI_TIMEOUT_SECONDS,
-        )
-        return Result(done.returncode, done.stdout, done.stderr)
+        done = run_cli(args, env=env, input=input or "", timeout=CLI_TIMEOUT_SECONDS)
+        return Result(done.exit_code, done.stdout, done.stderr)
 
 
 @pytest.fixture(scope="module")

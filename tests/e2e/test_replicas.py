@@ -7,7 +7,7 @@ from __future__ import annotations
 import concurrent.futures
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from cryptography.fernet import Fernet
 
+from tests.conftest import new_pg_schema, schema_url
 from tests.support import Server, ServerFactory, deploy, make_process, postgres_url, wait_until
 
 pytestmark = pytest.mark.postgres
@@ -40,6 +41,19 @@ def start_replicas(
     with concurrent.futures.ThreadPoolExecutor(count) as pool:
         started = [pool.submit(factory.start, *args, env=shared) for _ in range(count)]
         return [f.result() for f in started]
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server, str]]:
+    """Two replicas (notifications on) of one installation and its schema, shared by the
+    tests that need no setting of their own; each names its own processes and tokens."""
+    with new_pg_schema() as schema:
+        factory = ServerFactory(tmp_path_factory)
+        try:
+            a, b = start_replicas(factory, schema_url(schema), 2)
+            yield a, b, schema
+        finally:
+            factory.stop_all()
 
 
 class Runtime:
@@ -135,9 +149,9 @@ def listener_pids(schema: str) -> set[int]:
 
 
 def test_long_polls_on_one_replica_wake_when_another_accepts_or_finishes(
-    start_server: ServerFactory, pg_schema: str, pg_schema_url: str, tmp_path: Path
+    pair: tuple[Server, Server, str], tmp_path: Path
 ) -> None:
-    a, b = start_replicas(start_server, pg_schema_url, 2)
+    a, b, schema = pair
     with a.client() as admin:
         deploy(admin, make_process(tmp_path, "noop", manifest=NOOP_MANIFEST, code=NOOP))
         rt = Runtime(a, admin)
@@ -149,11 +163,11 @@ def test_long_polls_on_one_replica_wake_when_another_accepts_or_finishes(
 
     # The listeners' connections die (a PostgreSQL restart, a proxy timeout): they come
     # back on their own and wake-ups resume.
-    before = wait_until(lambda: len(pids := listener_pids(pg_schema)) == 2 and pids)
+    before = wait_until(lambda: len(pids := listener_pids(schema)) == 2 and pids)
     with psycopg.connect(postgres_url(), autocommit=True) as conn:
         for pid in before:
             conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    wait_until(lambda: len(after := listener_pids(pg_schema)) == 2 and not after & before)
+    wait_until(lambda: len(after := listener_pids(schema)) == 2 and not after & before)
     claims, waits = wake_latencies(a, b, rt, 2)
     assert_prompt(claims)
     assert_prompt(waits)
@@ -184,9 +198,9 @@ def test_a_wait_on_an_api_replica_returns_as_soon_as_another_node_runs_the_execu
 
 
 def test_a_deploy_through_one_replica_reaches_triggers_on_another_at_once(
-    start_server: ServerFactory, pg_schema_url: str, tmp_path: Path
+    pair: tuple[Server, Server, str], tmp_path: Path
 ) -> None:
-    a, b = start_replicas(start_server, pg_schema_url, 2)
+    a, b, _ = pair
     with a.client() as on_a, b.client() as on_b:
         for i in range(3):
             name = f"noop{i}"
@@ -209,9 +223,9 @@ def test_a_deploy_through_one_replica_reaches_triggers_on_another_at_once(
 
 
 def test_a_token_revoked_through_one_replica_is_refused_by_another_at_once(
-    start_server: ServerFactory, pg_schema_url: str
+    pair: tuple[Server, Server, str],
 ) -> None:
-    a, b = start_replicas(start_server, pg_schema_url, 2)
+    a, b, _ = pair
     with a.client() as on_a, b.client() as on_b:
         r = on_a.post("/api/v1/tokens", json={"name": "reader", "scopes": ["executions:read"]})
         assert r.status_code == 201, r.text
