@@ -17,89 +17,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import AUTH, cpu_seconds, free_port, serve, stop, wait_http, wrk
+
 HERE = Path(__file__).resolve().parent
-BODY = '{"inputArguments":{"name":"x"}}'
-ADMIN_TOKEN = "bench-admin-token-0123456789abcdef-0123456789"
-AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_http(url: str, timeout: float = 40) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise SystemExit(f"{url} did not answer within {timeout} s")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wrk(url: str, seconds: int, connections: int) -> tuple[float, str]:
-    script = Path(tempfile.mkdtemp()) / "post.lua"
-    script.write_text(
-        f"wrk.method='POST'\nwrk.body='{BODY}'\nwrk.headers['Content-Type']='application/json'\n"
-        f"wrk.headers['Authorization']='Bearer {ADMIN_TOKEN}'\n"
-    )
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if rate is None:
-        raise SystemExit("wrk printed no rate:\n" + out)
-    if bad:
-        raise SystemExit(f"{bad.group(1)} non-2xx responses from {url}")
-    latency = re.search(r"Latency\s+(\S+)", out)
-    return float(rate.group(1)), latency.group(1) if latency else "?"
-
-
-def serve(*args: str) -> tuple[subprocess.Popen[bytes], str, Path]:
-    port = free_port()
-    data = Path(tempfile.mkdtemp(prefix="runplane-bench-"))
-    runplane = Path(sys.executable).with_name("runplane")
-    proc = subprocess.Popen(
-        [str(runplane), "serve", "--port", str(port), "--data-dir", str(data), *args],
-        env={**os.environ, "RUNPLANE_ADMIN_TOKEN": ADMIN_TOKEN},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    wait_http(base + "/api/v1/health")
-    return proc, base, data
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(30)
 
 
 def accept_rates(seconds: int, connections: int) -> tuple[float, float]:

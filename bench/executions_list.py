@@ -50,7 +50,7 @@ from runplane.service.context import Context
 from runplane.settings import Settings
 from runplane.store import catalog, sealing
 from runplane.store.database import Database, Tx
-from runplane.store.executions import encode_cursor
+from runplane.store.listing import encode_cursor
 from runplane.store.schema import executions
 
 PROCESSES = {"invoice-bot": 50, "nightly-report": 30, "crm-sync": 19, "audit": 1}

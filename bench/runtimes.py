@@ -22,108 +22,28 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import contextlib
 import os
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
-import textwrap
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import httpx
-import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accept import AUTH, serve, stop, wrk
-
-from runplane.bundle import pack_folder
-
-NOOP = "def main(name):\n    return {}\n"
-RUNTIME_SLOTS = 4
-
-
-def deploy_noop(base: str) -> None:
-    folder = Path(tempfile.mkdtemp(prefix="noop-"))
-    (folder / "runplane.toml").write_text(
-        textwrap.dedent(
-            """
-            [process]
-            name = "noop"
-            entrypoint = "main:main"
-            [parameters.name]
-            type = "string"
-            default = ""
-            """
-        )
-    )
-    (folder / "main.py").write_text(NOOP)
-    with httpx.Client(base_url=base, headers=AUTH, timeout=60) as c:
-        v = c.post(
-            "/api/v1/processes/noop/versions",
-            content=pack_folder(folder),
-            headers={"Content-Type": "application/zip"},
-        )
-        v.raise_for_status()
-        c.put(
-            "/api/v1/processes/noop/deployments/production", json={"version": v.json()["version"]}
-        ).raise_for_status()
-
-
-def runtime_token(base: str) -> str:
-    with httpx.Client(base_url=base, headers=AUTH, timeout=30) as c:
-        r = c.post(
-            "/api/v1/tokens",
-            json={
-                "name": f"bench-{uuid.uuid4().hex[:6]}",
-                "scopes": ["runtime"],
-                "environments": ["production"],
-            },
-        )
-        r.raise_for_status()
-        return str(r.json()["token"])
-
-
-@contextlib.contextmanager
-def runtimes(base: str, token: str, count: int) -> Iterator[None]:
-    runplane = Path(sys.executable).with_name("runplane")
-    procs = []
-    for i in range(count):
-        data = Path(tempfile.mkdtemp(prefix="runplane-bench-rt-"))
-        procs.append(
-            subprocess.Popen(
-                [
-                    str(runplane),
-                    "runtime",
-                    "--server",
-                    base,
-                    "--token",
-                    token,
-                    "--environment",
-                    "production",
-                    "--slots",
-                    str(RUNTIME_SLOTS),
-                    "--name",
-                    f"bench-{i}-{uuid.uuid4().hex[:4]}",
-                    "--data-dir",
-                    str(data),
-                ],
-                env={k: v for k, v in os.environ.items() if not k.startswith("RUNPLANE_")},
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        )
-    try:
-        yield
-    finally:
-        for p in procs:
-            stop(p)
+from harness import (
+    AUTH,
+    RUNTIME_SLOTS,
+    deploy_noop,
+    pg_schema,
+    runtime_token,
+    runtimes,
+    serve,
+    stop,
+    wrk,
+)
 
 
 def warm(c: httpx.Client) -> None:
@@ -182,18 +102,6 @@ def claim_latencies(trigger_base: str, runtime_base: str, claims: int) -> tuple[
             samples.append(_ms(r["createdAt"], r["startedAt"]))
     samples.sort()
     return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-
-
-@contextlib.contextmanager
-def pg_schema(url: str) -> Iterator[str]:
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{url}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def report(label: str, p50: float, p99: float) -> None:

@@ -6,6 +6,7 @@ name = "invoice-bot"
 entrypoint = "bot:main"     # a Python callable; or command = ["./run.sh"]
 timeout = "10m"
 retries = 0
+preload = false             # true: import the module once per runtime, fork each run from it
 
 [parameters.invoice_id]
 type = "string"             # string | integer | number | boolean | object | array | secret
@@ -71,6 +72,7 @@ class _ProcessSection(_Strict):
     timeout: str | int | float = DEFAULT_TIMEOUT_SECONDS
     retries: int = Field(default=0, ge=0, le=MAX_RETRIES)
     description: str = ""
+    preload: bool = False
 
     @field_validator("name")
     @classmethod
@@ -125,6 +127,7 @@ class ProcessSpec:
     parameters: dict[str, Parameter]
     outputs: dict[str, dict[str, Any]]
     description: str = ""
+    preload: bool = False  # import the entry point's module once per runtime; fork from it
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form stored with the version (secret defaults masked)."""
@@ -135,6 +138,7 @@ class ProcessSpec:
             "timeoutSeconds": self.timeout_seconds,
             "retries": self.retries,
             "description": self.description,
+            "preload": self.preload,
             "parameters": [p.to_dict() for p in self.parameters.values()],
             "outputs": [{"name": k, **v} for k, v in self.outputs.items()],
         }
@@ -156,6 +160,7 @@ class ProcessSpec:
             parameters=params,
             outputs=outputs,
             description=data.get("description", ""),
+            preload=bool(data.get("preload", False)),
         )
 
     def secret_defaults(self) -> dict[str, Any]:
@@ -210,6 +215,11 @@ def parse_manifest(text: str) -> ProcessSpec:
         "command" in raw_process
     ):
         problems.append(_problem("process", "set exactly one of 'entrypoint' or 'command'"))
+        proc = None
+    if proc is not None and proc.preload and proc.entrypoint is None:
+        problems.append(
+            _problem("process.preload", "needs an entrypoint: a command cannot be preloaded")
+        )
         proc = None
     params: dict[str, Parameter] = {}
     raw_params = raw.get("parameters", {})
@@ -273,6 +283,7 @@ def parse_manifest(text: str) -> ProcessSpec:
         timeout_seconds=float(proc.timeout),
         retries=proc.retries,
         description=proc.description,
+        preload=proc.preload,
         parameters=params,
         outputs=outputs,
     )

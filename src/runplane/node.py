@@ -13,9 +13,11 @@ import logging
 
 from runplane import demo
 from runplane.runtime.agent import Agent, default_runtime_name
-from runplane.runtime.gateway import InProcessGateway
+from runplane.runtime.inprocess import InProcessGateway
+from runplane.runtime.warm import create_launcher
 from runplane.service import credentials, events, leases, users
 from runplane.service.context import Context
+from runplane.service.hub import Hub
 from runplane.service.limits import FailureLimiter
 from runplane.settings import Settings
 from runplane.store import catalog, sealing
@@ -67,6 +69,8 @@ class Node:
                 db=db,
                 settings=s,
                 limiter=FailureLimiter(s.auth_failure_limit, s.auth_failure_window_seconds),
+                # Every change reaches this hub, unless other replicas' cannot (no NOTIFY).
+                hub=Hub(reliable=db.dialect != "postgresql" or s.notify),
             )
             db.on_events = ctx.publish
             if s.notify:
@@ -91,6 +95,11 @@ class Node:
                 slots=s.slots,
                 data_dir=s.data_dir,
                 heartbeat_interval_seconds=s.heartbeat_interval_seconds,
+                launcher=create_launcher(
+                    s.launcher,
+                    preload_max=s.preload_max,
+                    preload_idle_seconds=s.preload_idle_seconds,
+                ),
             )
             self._tasks.append(asyncio.create_task(self.agent.run(), name="runtime"))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +33,14 @@ class Settings(BaseSettings):
     lease_ttl_seconds: float = Field(default=30.0, gt=0, le=30.0 * 60)
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
     drain_timeout_seconds: float = Field(default=10.0, ge=0)
+    # how runtimes start executions: "warm" forks each from a fork server started once
+    # (falls back to spawn where fork or pidfds are missing), "spawn" starts a fresh
+    # interpreter per execution
+    launcher: Literal["warm", "spawn"] = "warm"
+    # zygotes of processes with `preload = true` kept at once (least recently used out)
+    preload_max: int = Field(default=8, ge=1)
+    # a zygote unused for this long exits
+    preload_idle_seconds: float = Field(default=600.0, gt=0)
     max_wait_seconds: float = Field(default=60.0, gt=0)
     # how long GET /api/v1/events can resume after an event (Last-Event-ID); older: reset
     event_retention_seconds: float = Field(default=3600.0, gt=0)

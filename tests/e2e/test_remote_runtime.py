@@ -211,6 +211,15 @@ def test_stale_lease_token_is_refused_with_409_and_changes_nothing(
             409,
             "stale_lease",
         )
+        stale_tail = {"attempt": attempt, "text": "nor this"}
+        problem(
+            rt.post(
+                f"{lease}/report",
+                json={"leaseToken": stale, "status": "failed", "log": stale_tail},
+            ),
+            409,
+            "stale_lease",
+        )
         with srv.client() as admin:
             still = admin.get(f"/api/v1/executions/{execution['id']}").json()
             assert still["status"] == "running" and still["error"] is None
@@ -219,14 +228,20 @@ def test_stale_lease_token_is_refused_with_409_and_changes_nothing(
         assert beat.status_code == 200 and beat.json()["cancelRequested"] is False
         logs = {"leaseToken": good, "attempt": attempt, "text": "yes\n"}
         assert rt.post(f"{lease}/logs", json=logs).status_code == 204
-        report = {"leaseToken": good, "status": "succeeded", "result": {"ok": True}}
+        report = {
+            "leaseToken": good,
+            "status": "succeeded",
+            "result": {"ok": True},
+            "log": {"attempt": attempt, "text": "and the rest\n"},  # stored with the report
+        }
         r = rt.post(f"{lease}/report", json=report)
         assert r.status_code == 200 and r.json() == {"status": "succeeded"}
         problem(rt.post(f"{lease}/report", json=report), 409, "stale_lease")
     with srv.client() as admin:
         done = admin.get(f"/api/v1/executions/{execution['id']}").json()
         assert done["status"] == "succeeded" and done["result"] == {"ok": True}
-        assert admin.get(f"/api/v1/executions/{execution['id']}/logs").text == "yes\n"
+        log = admin.get(f"/api/v1/executions/{execution['id']}/logs").text
+        assert log == "yes\nand the rest\n"  # once: the refused report added nothing
 
 
 def test_sigterm_drains_running_executions_and_takes_no_new_work(

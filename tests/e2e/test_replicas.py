@@ -22,7 +22,7 @@ from tests.support import Server, ServerFactory, deploy, make_process, postgres_
 
 pytestmark = pytest.mark.postgres
 
-POLL_FALLBACK_SECONDS = 1.0  # service.executions / service.leases poll at least this often
+POLL_FALLBACK_SECONDS = 1.0  # without NOTIFY, waiters and claimers re-read at least this often
 # Pause so a long poll started on another thread has reached its wait before the event
 # it waits for: a measurement set-up, not a wait for a condition.
 SETTLE_SECONDS = 0.3

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 
 from runplane.domain import errors
 from runplane.domain.states import Status
-from runplane.store import events, executions
+from runplane.store import events, executions, leases
 from runplane.store.database import Tx
 from runplane.store.schema import execution_events
 from tests.integration.test_store import T0, World, read, write
@@ -65,7 +65,7 @@ def test_every_status_change_is_logged_in_order_with_names(engine: Engine) -> No
     claim = w.claim()
     write(
         engine,
-        lambda tx: executions.finish(tx, e.id, claim.lease_token, Status.SUCCEEDED, T0),
+        lambda tx: leases.finish(tx, e.id, claim.lease_token, Status.SUCCEEDED, T0),
     )
     page = everything(w)
     assert [(ev.execution_id, ev.status) for ev in page.events] == [
@@ -93,7 +93,7 @@ def test_a_retry_and_a_cancel_carry_the_attempt_and_the_error(engine: Engine) ->
     claim = w.claim()
     write(
         engine,
-        lambda tx: executions.finish(
+        lambda tx: leases.finish(
             tx, e.id, claim.lease_token, Status.FAILED, T0, error_code="BOOM", error_message="x"
         ),
     )

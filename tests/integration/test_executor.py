@@ -13,7 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -21,7 +21,8 @@ import orjson
 import pytest
 
 from runplane.runtime import executor
-from runplane.runtime.executor import Job, Outcome, PlainLauncher, RunningExecution
+from runplane.runtime.executor import Job, Outcome, RunningExecution, SpawnLauncher
+from runplane.runtime.warm import WarmLauncher
 
 DEADLINE_SECONDS = 10.0
 POLL_SECONDS = 0.01
@@ -141,9 +142,30 @@ class Run(Protocol):
     def __call__(self, job: Job, during: During | None = None) -> tuple[Outcome, Log]: ...
 
 
+LAUNCHERS: dict[str, Callable[[], WarmLauncher | SpawnLauncher]] = {
+    "spawn": SpawnLauncher,
+    "warm": WarmLauncher,
+}
+
+
 @pytest.fixture(params=sorted(LOOPS))
 def loop_name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture(params=sorted(LAUNCHERS))
+def launcher_name(request: pytest.FixtureRequest) -> str:
+    """Every guarantee holds for both launchers: each test runs with each."""
+    return str(request.param)
+
+
+@contextlib.asynccontextmanager
+async def launched(launcher_name: str) -> AsyncIterator[WarmLauncher | SpawnLauncher]:
+    launcher = LAUNCHERS[launcher_name]()
+    try:
+        yield launcher
+    finally:
+        await launcher.close()
 
 
 @pytest.fixture
@@ -158,16 +180,20 @@ def aio(loop_name: str) -> Callable[[Coroutine[Any, Any, T]], T]:
 
 
 @pytest.fixture
-def run(aio: Callable[[Coroutine[Any, Any, tuple[Outcome, Log]]], tuple[Outcome, Log]]) -> Run:
+def run(
+    aio: Callable[[Coroutine[Any, Any, tuple[Outcome, Log]]], tuple[Outcome, Log]],
+    launcher_name: str,
+) -> Run:
     """Run a job to its outcome, optionally doing something while it runs."""
 
     def run_job(job: Job, during: During | None = None) -> tuple[Outcome, Log]:
         async def main() -> tuple[Outcome, Log]:
             log = Log()
-            running = await PlainLauncher().start(job, log)
-            if during is not None:
-                await during(running, log)
-            return await running.wait(), log
+            async with launched(launcher_name) as launcher:
+                running = await launcher.start(job, log)
+                if during is not None:
+                    await during(running, log)
+                return await running.wait(), log
 
         return aio(main())
 
@@ -716,22 +742,23 @@ def test_cancel_kills_processes_that_left_the_group(tmp_path: Path, run: Run) ->
 
 
 def test_cancelling_wait_kills_the_group(
-    tmp_path: Path, aio: Callable[[Coroutine[Any, Any, int]], int]
+    tmp_path: Path, aio: Callable[[Coroutine[Any, Any, int]], int], launcher_name: str
 ) -> None:
     bundle = make_process(tmp_path, PYTHON_PROCESS)
     job = make_job(tmp_path, bundle, entrypoint="bot:hangs")
 
     async def main() -> int:
         log = Log()
-        running = await PlainLauncher().start(job, log)
-        waiter = asyncio.create_task(running.wait())
-        await until(lambda: "started" in log.text, "the process to start")
-        waiter.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await waiter
-        assert running.pid is not None
-        assert (await running.wait()).status == "cancelled"
-        return running.pid
+        async with launched(launcher_name) as launcher:
+            running = await launcher.start(job, log)
+            waiter = asyncio.create_task(running.wait())
+            await until(lambda: "started" in log.text, "the process to start")
+            waiter.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+            assert running.pid is not None
+            assert (await running.wait()).status == "cancelled"
+            return running.pid
 
     pid = aio(main())
     assert not is_alive(pid)
@@ -739,17 +766,21 @@ def test_cancelling_wait_kills_the_group(
 
 
 def test_a_loop_shut_down_mid_execution_still_ends_every_descendant(
-    tmp_path: Path, aio: Callable[[Coroutine[Any, Any, dict[str, int]]], dict[str, int]]
+    tmp_path: Path,
+    aio: Callable[[Coroutine[Any, Any, dict[str, int]]], dict[str, int]],
+    launcher_name: str,
 ) -> None:
     # asyncio.Runner cancels the executor's own task on the way out: its error path
-    # must let the supervisor sweep before the fallback killpg.
+    # must let the supervisor sweep before the fallback killpg. The warm launcher is
+    # closed first, so the end is seen through the supervisor's pidfd alone.
     bundle = make_process(tmp_path, SHELL_PROCESS)
     job = make_job(tmp_path, bundle, command=["./escapes.sh"], inputs={"mode": "stubborn"})
 
     async def main() -> dict[str, int]:
-        running = await PlainLauncher().start(job, Log())
-        await until(lambda: pid_files_written(bundle, ESCAPES), "the pid files")
-        return {**read_pids(bundle, ESCAPES), "supervisor": running.pid or 0}
+        async with launched(launcher_name) as launcher:
+            running = await launcher.start(job, Log())
+            await until(lambda: pid_files_written(bundle, ESCAPES), "the pid files")
+            return {**read_pids(bundle, ESCAPES), "supervisor": running.pid or 0}
 
     pids = aio(main())  # returns without wait(): the loop closes under the execution
     try:
@@ -921,7 +952,8 @@ def test_supervisor_imports_only_the_standard_library() -> None:
 RUNTIME_SCRIPT = """
     import asyncio, sys
     from pathlib import Path
-    from runplane.runtime.executor import Job, PlainLauncher
+    from runplane.runtime.executor import Job, SpawnLauncher
+    from runplane.runtime.warm import WarmLauncher
 
     async def main() -> None:
         bundle, work_root, command = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[4]
@@ -930,7 +962,8 @@ RUNTIME_SCRIPT = """
         async def sink(text: str) -> None:
             pass
 
-        running = await PlainLauncher().start(job, sink)
+        launcher = WarmLauncher() if sys.argv[5] == "warm" else SpawnLauncher()
+        running = await launcher.start(job, sink)
         (bundle / "supervisor.pid").write_text(f"{running.pid}\\n")
         await running.wait()
 
@@ -952,13 +985,21 @@ RUNTIME_SCRIPT = """
     ids=["group", "escaped"],
 )
 def test_killing_the_runtime_kills_supervisor_and_every_descendant(
-    tmp_path: Path, loop_name: str, command: str, names: tuple[str, ...]
+    tmp_path: Path, loop_name: str, launcher_name: str, command: str, names: tuple[str, ...]
 ) -> None:
     bundle = make_process(tmp_path, SHELL_PROCESS)
     script = tmp_path / "runtime.py"
     script.write_text(textwrap.dedent(RUNTIME_SCRIPT))
     runtime = subprocess.Popen(
-        [sys.executable, str(script), str(bundle), str(tmp_path / "work"), loop_name, command],
+        [
+            sys.executable,
+            str(script),
+            str(bundle),
+            str(tmp_path / "work"),
+            loop_name,
+            command,
+            launcher_name,
+        ],
         start_new_session=True,
     )
     pids: dict[str, int] = {}

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, event, select, text
 
 from runplane.domain import errors
 from runplane.domain.states import Status
-from runplane.store import executions
+from runplane.store import executions, leases
 from runplane.store.database import Tx
 from runplane.store.schema import executions as executions_table
 from tests.integration.test_store import T0, TTL, World
@@ -115,11 +115,11 @@ def test_heartbeat_racing_the_sweeper_never_revives_a_reclaimed_lease(pg: Engine
     w = World(pg)
     e, _ = w.new()
     w.claim()
-    sweep = Beside(pg, lambda tx: executions.reclaim_expired(tx, LATE))
+    sweep = Beside(pg, lambda tx: leases.reclaim_expired(tx, LATE))
     with pg.connect() as conn:
         with meanwhile(conn, "UPDATE", sweep), conn.begin():
             try:
-                executions.renew_lease(Tx(conn), e.id, 1, LATE, TTL)
+                leases.renew_lease(Tx(conn), e.id, 1, LATE, TTL)
                 acknowledged = True
             except errors.StaleLease:
                 acknowledged = False
@@ -136,10 +136,10 @@ def test_sweeper_racing_a_heartbeat_never_takes_a_renewed_lease(pg: Engine) -> N
     w = World(pg)
     e, _ = w.new()
     w.claim()
-    heartbeat = Beside(pg, lambda tx: executions.renew_lease(tx, e.id, 1, LATE, TTL))
+    heartbeat = Beside(pg, lambda tx: leases.renew_lease(tx, e.id, 1, LATE, TTL))
     with pg.connect() as conn:
         with meanwhile(conn, "SELECT", heartbeat, after=True), conn.begin():
-            swept = executions.reclaim_expired(Tx(conn), LATE)
+            swept = leases.reclaim_expired(Tx(conn), LATE)
         heartbeat.join()
     got = w.get(e.id)
     if heartbeat.error is None:  # acknowledged: the lease holds until the new expiry
@@ -156,7 +156,7 @@ def test_failure_report_racing_a_cancel_request_is_never_retried(pg: Engine) -> 
     cancel = Beside(pg, lambda tx: executions.request_cancel(tx, w.ws, e.id, T0))
     with pg.connect() as conn:
         with meanwhile(conn, "UPDATE", cancel), conn.begin():
-            reported = executions.finish(Tx(conn), e.id, 1, Status.FAILED, T0)
+            reported = leases.finish(Tx(conn), e.id, 1, Status.FAILED, T0)
         cancel.join()
     assert cancel.error is None  # the cancel request was accepted, so:
     got = w.get(e.id)

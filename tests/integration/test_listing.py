@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, event
 
 from runplane.domain.states import Status
-from runplane.store import executions, listing
+from runplane.store import listing
 from tests.conftest import isolated_engine
 from tests.integration.rows import Rows
 
@@ -24,7 +24,7 @@ def listed(engine: Engine, ws: str, **kwargs: Any) -> list[str]:
     cursor = None
     while True:
         with engine.connect() as conn:
-            page = executions.list_executions(conn, ws, cursor=cursor, limit=3, **kwargs)
+            page = listing.list_executions(conn, ws, cursor=cursor, limit=3, **kwargs)
         out += [e.id for e in page.items]
         cursor = page.next_cursor
         if cursor is None:
@@ -118,7 +118,7 @@ def _plans(engine: Engine) -> list[str]:
             {"process_name": "bot", "statuses": [Status.FAILED]},
         ):
             with engine.connect() as conn:
-                executions.list_executions(conn, w.ws, limit=5, **kwargs)  # type: ignore[arg-type]
+                listing.list_executions(conn, w.ws, limit=5, **kwargs)  # type: ignore[arg-type]
     finally:
         event.remove(engine, "before_cursor_execute", capture)
     return plans

@@ -16,7 +16,7 @@ from runplane.domain.ids import new_id
 from runplane.domain.params import fingerprint
 from runplane.domain.states import Status
 from runplane.manifest import parse_manifest
-from runplane.store import catalog, executions, logs
+from runplane.store import catalog, executions, leases, listing, logs
 from runplane.store.database import Tx
 from runplane.store.schema import executions as executions_table
 
@@ -91,7 +91,7 @@ class World:
         return write(self.engine, lambda tx: executions.create_execution(tx, item, at))
 
     def claim(self, at: datetime = T0, envs: list[str] | None = None) -> Any:
-        return write(self.engine, lambda tx: executions.claim_next(tx, "rt-1", envs, at, TTL))
+        return write(self.engine, lambda tx: leases.claim_next(tx, "rt-1", envs, at, TTL))
 
     def get(self, eid: str) -> Any:
         return read(self.engine, lambda c: executions.get_execution(c, self.ws, eid))
@@ -157,7 +157,7 @@ def test_concurrency_limit_is_checked_at_claim(engine: Engine) -> None:
     first = w.claim()
     assert first is not None
     assert w.claim() is None
-    write(engine, lambda tx: executions.finish(tx, first.execution_id, 1, Status.SUCCEEDED, T0))
+    write(engine, lambda tx: leases.finish(tx, first.execution_id, 1, Status.SUCCEEDED, T0))
     assert w.claim() is not None
 
 
@@ -168,16 +168,16 @@ def test_report_with_stale_fencing_token_is_refused(engine: Engine) -> None:
     with pytest.raises(errors.StaleLease):
         write(
             engine,
-            lambda tx: executions.finish(tx, e.id, claim.lease_token + 1, Status.SUCCEEDED, T0),
+            lambda tx: leases.finish(tx, e.id, claim.lease_token + 1, Status.SUCCEEDED, T0),
         )
     with pytest.raises(errors.StaleLease):
-        write(engine, lambda tx: executions.renew_lease(tx, e.id, 99, T0, TTL))
+        write(engine, lambda tx: leases.renew_lease(tx, e.id, 99, T0, TTL))
     with pytest.raises(errors.StaleLease):
-        write(engine, lambda tx: executions.append_log(tx, e.id, 99, 1, "x", T0))
+        write(engine, lambda tx: logs.append_log(tx, e.id, 99, 1, "x", T0))
     assert w.get(e.id).status is Status.RUNNING
     status = write(
         engine,
-        lambda tx: executions.finish(
+        lambda tx: leases.finish(
             tx, e.id, claim.lease_token, Status.SUCCEEDED, T0, result={"ok": True}
         ),
     )
@@ -190,11 +190,9 @@ def test_terminal_execution_never_changes(engine: Engine) -> None:
     w = World(engine)
     e, _ = w.new()
     claim = w.claim()
-    write(engine, lambda tx: executions.finish(tx, e.id, claim.lease_token, Status.FAILED, T0))
+    write(engine, lambda tx: leases.finish(tx, e.id, claim.lease_token, Status.FAILED, T0))
     with pytest.raises(errors.StaleLease):
-        write(
-            engine, lambda tx: executions.finish(tx, e.id, claim.lease_token, Status.SUCCEEDED, T0)
-        )
+        write(engine, lambda tx: leases.finish(tx, e.id, claim.lease_token, Status.SUCCEEDED, T0))
     with pytest.raises(errors.ExecutionFinished):
         write(engine, lambda tx: executions.request_cancel(tx, w.ws, e.id, T0))
     assert w.get(e.id).status is Status.FAILED
@@ -206,7 +204,7 @@ def test_failed_attempt_with_retries_left_is_requeued_after_backoff(engine: Engi
     claim = w.claim()
     status = write(
         engine,
-        lambda tx: executions.finish(
+        lambda tx: leases.finish(
             tx, e.id, claim.lease_token, Status.FAILED, T0, error_code="PROCESS_ERROR"
         ),
     )
@@ -223,16 +221,14 @@ def test_heartbeat_extends_the_lease_and_reports_cancel_requests(engine: Engine)
     e, _ = w.new()
     claim = w.claim()
     later = T0 + timedelta(seconds=10)
-    expires, cancel = write(engine, lambda tx: executions.renew_lease(tx, e.id, 1, later, TTL))
+    expires, cancel = write(engine, lambda tx: leases.renew_lease(tx, e.id, 1, later, TTL))
     assert expires == later + timedelta(seconds=TTL) and not cancel
     write(engine, lambda tx: executions.request_cancel(tx, w.ws, e.id, later))
     _, cancel = write(
-        engine, lambda tx: executions.renew_lease(tx, e.id, claim.lease_token, later, TTL)
+        engine, lambda tx: leases.renew_lease(tx, e.id, claim.lease_token, later, TTL)
     )
     assert cancel
-    write(
-        engine, lambda tx: executions.finish(tx, e.id, claim.lease_token, Status.CANCELLED, later)
-    )
+    write(engine, lambda tx: leases.finish(tx, e.id, claim.lease_token, Status.CANCELLED, later))
     assert w.get(e.id).status is Status.CANCELLED
 
 
@@ -256,17 +252,15 @@ def test_expired_lease_is_reclaimed(
     w.claim()
     if cancel:
         write(engine, lambda tx: executions.request_cancel(tx, w.ws, e.id, T0))
-    assert write(engine, lambda tx: executions.reclaim_expired(tx, T0 + timedelta(seconds=1))) == []
-    swept = write(
-        engine, lambda tx: executions.reclaim_expired(tx, T0 + timedelta(seconds=TTL + 1))
-    )
+    assert write(engine, lambda tx: leases.reclaim_expired(tx, T0 + timedelta(seconds=1))) == []
+    swept = write(engine, lambda tx: leases.reclaim_expired(tx, T0 + timedelta(seconds=TTL + 1)))
     assert swept == [(e.id, expected)]
     got = w.get(e.id)
     assert got.status is expected
     if expected is Status.FAILED:
         assert got.error_code == "RUNTIME_LOST"
     with pytest.raises(errors.StaleLease):  # the lost runtime's late report changes nothing
-        write(engine, lambda tx: executions.finish(tx, e.id, 1, Status.SUCCEEDED, T0))
+        write(engine, lambda tx: leases.finish(tx, e.id, 1, Status.SUCCEEDED, T0))
 
 
 def test_list_is_newest_first_with_keyset_cursor_and_filters(engine: Engine) -> None:
@@ -277,24 +271,24 @@ def test_list_is_newest_first_with_keyset_cursor_and_filters(engine: Engine) -> 
     cursor = None
     while True:
         page = read(
-            engine, lambda c, at=cursor: executions.list_executions(c, w.ws, cursor=at, limit=3)
+            engine, lambda c, at=cursor: listing.list_executions(c, w.ws, cursor=at, limit=3)
         )
         seen += [e.id for e in page.items]
         cursor = page.next_cursor
         if cursor is None:
             break
     assert seen == list(reversed(ids))
-    running = read(engine, lambda c: executions.list_executions(c, w.ws, statuses=[Status.RUNNING]))
+    running = read(engine, lambda c: listing.list_executions(c, w.ws, statuses=[Status.RUNNING]))
     assert [e.id for e in running.items] == [ids[0]]
     window = read(
         engine,
-        lambda c: executions.list_executions(
+        lambda c: listing.list_executions(
             c, w.ws, since=T0 + timedelta(seconds=2), until=T0 + timedelta(seconds=4)
         ),
     )
     assert [e.id for e in window.items] == [ids[3], ids[2]]
     with pytest.raises(errors.InvalidRequest):
-        read(engine, lambda c: executions.list_executions(c, w.ws, cursor="not-a-cursor"))
+        read(engine, lambda c: listing.list_executions(c, w.ws, cursor="not-a-cursor"))
 
 
 def test_a_filter_is_applied_in_the_query_with_oldest_first_paging(engine: Engine) -> None:
@@ -305,7 +299,7 @@ def test_a_filter_is_applied_in_the_query_with_oldest_first_paging(engine: Engin
     def ids_of(flt: Any, newest_first: bool = True) -> list[str]:
         page = read(
             engine,
-            lambda c: executions.list_executions(
+            lambda c: listing.list_executions(
                 c, w.ws, matching=flt, newest_first=newest_first, limit=50
             ),
         )
@@ -341,7 +335,7 @@ def test_a_filter_is_applied_in_the_query_with_oldest_first_paging(engine: Engin
     while True:
         page = read(
             engine,
-            lambda c, at=cursor: executions.list_executions(
+            lambda c, at=cursor: listing.list_executions(
                 c, w.ws, matching=not_running, cursor=at, limit=2, newest_first=False
             ),
         )
@@ -357,9 +351,7 @@ def test_logs_are_read_in_order_after_a_chunk(engine: Engine) -> None:
     e, _ = w.new()
     claim = w.claim()
     for text in ("a\n", "b\n", "c\n"):
-        write(
-            engine, lambda tx, t=text: executions.append_log(tx, e.id, claim.lease_token, 1, t, T0)
-        )
+        write(engine, lambda tx, t=text: logs.append_log(tx, e.id, claim.lease_token, 1, t, T0))
     chunks = read(engine, lambda c: logs.read_logs(c, e.id))
     assert "".join(c.text for c in chunks) == "a\nb\nc\n"
     rest = read(engine, lambda c: logs.read_logs(c, e.id, chunks[0].id))
@@ -396,7 +388,7 @@ def test_concurrent_claimers_never_take_the_same_execution(engine: Engine) -> No
 
 def test_a_full_deployment_never_hides_other_work(engine: Engine) -> None:
     w = World(engine, limit=1)
-    for _ in range(executions.CLAIM_CANDIDATES + 8):
+    for _ in range(leases.CLAIM_CANDIDATES + 8):
         w.new()
     spec = parse_manifest('[process]\nname = "other"\nentrypoint = "o:main"\n')
     version, _ = write(

@@ -51,7 +51,7 @@ from runplane.domain.ids import new_id
 from runplane.domain.model import Deployment, Version
 from runplane.domain.states import Status
 from runplane.manifest import parse_manifest
-from runplane.store import catalog, executions, runtimes
+from runplane.store import catalog, executions, leases, logs, runtimes
 from runplane.store.database import Tx
 from runplane.store.schema import execution_logs
 from runplane.store.schema import executions as executions_table
@@ -294,7 +294,7 @@ class StoreModel(RuleBasedStateMachine):
 
     def snapshot(self) -> Snapshot:
         """The stored executions of this example, each with its number of log chunks."""
-        logs = (
+        log_chunks = (
             select(func.count())
             .where(execution_logs.c.execution_id == executions_table.c.id)
             .scalar_subquery()
@@ -303,7 +303,7 @@ class StoreModel(RuleBasedStateMachine):
         rows = _read(
             self.conn,
             lambda c: c.execute(
-                select(executions_table, logs).where(
+                select(executions_table, log_chunks).where(
                     executions_table.c.workspace_id == self.world.ws
                 )
             ).all(),
@@ -337,11 +337,11 @@ class StoreModel(RuleBasedStateMachine):
     ) -> Callable[[Tx], object]:
         """What a runtime sends under a lease: a heartbeat, a log chunk or a report."""
         if call == "heartbeat":
-            return lambda tx: executions.renew_lease(tx, e.id, token, self.now, LEASE_TTL_SECONDS)
+            return lambda tx: leases.renew_lease(tx, e.id, token, self.now, LEASE_TTL_SECONDS)
         if call == "log":
-            return lambda tx: executions.append_log(tx, e.id, token, e.attempt, "x\n", self.now)
+            return lambda tx: logs.append_log(tx, e.id, token, e.attempt, "x\n", self.now)
         code = OUTCOME_CODES[outcome]
-        return lambda tx: executions.finish(
+        return lambda tx: leases.finish(
             tx,
             e.id,
             token,
@@ -414,7 +414,7 @@ class StoreModel(RuleBasedStateMachine):
         rt_id = self.world.runtime_ids[runtime]
         got = _write(
             self.conn,
-            lambda tx: executions.claim_next(tx, rt_id, env_ids, self.now, LEASE_TTL_SECONDS),
+            lambda tx: leases.claim_next(tx, rt_id, env_ids, self.now, LEASE_TTL_SECONDS),
         )
         if got is None:
             assert expected is None, f"nothing claimed, but {expected} was claimable"
@@ -451,7 +451,7 @@ class StoreModel(RuleBasedStateMachine):
         e = self.pick(data, lambda e: e.running)
         expires, cancel = _write(
             self.conn,
-            lambda tx: executions.renew_lease(tx, e.id, e.lease_token, self.now, LEASE_TTL_SECONDS),
+            lambda tx: leases.renew_lease(tx, e.id, e.lease_token, self.now, LEASE_TTL_SECONDS),
         )
         assert expires == self.now + timedelta(seconds=LEASE_TTL_SECONDS)
         assert cancel == e.cancel_requested
@@ -559,7 +559,7 @@ class StoreModel(RuleBasedStateMachine):
             for e in self.model.values()
             if e.running and e.lease_expires_at is not None and e.lease_expires_at < self.now
         ]
-        swept = _write(self.conn, lambda tx: executions.reclaim_expired(tx, self.now))
+        swept = _write(self.conn, lambda tx: leases.reclaim_expired(tx, self.now))
         for e in lost:
             e.end_attempt(Status.FAILED, self.now, "RUNTIME_LOST", reported=False)
         assert dict(swept) == {e.id: e.status for e in lost}

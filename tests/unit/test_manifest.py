@@ -110,3 +110,21 @@ def test_default_beyond_64_bits_is_refused() -> None:
     assert [(p["name"], p["code"]) for p in info.value.problems] == [
         ("parameters.n.default", "out_of_range")
     ]
+
+
+def test_preload_is_off_unless_asked_for_and_kept_with_the_version() -> None:
+    assert parse_manifest(GOOD).preload is False
+    spec = parse_manifest(GOOD.replace("retries = 2\n", "retries = 2\npreload = true\n"))
+    assert spec.preload is True
+    from runplane.manifest import ProcessSpec
+
+    assert ProcessSpec.from_dict(spec.to_dict(), spec.secret_defaults()).preload is True
+
+
+def test_a_command_cannot_be_preloaded() -> None:
+    text = '[process]\nname = "sh"\ncommand = ["./run.sh"]\npreload = true\n'
+    with pytest.raises(InvalidManifest) as caught:
+        parse_manifest(text)
+    assert [(p["name"], p["detail"]) for p in caught.value.problems] == [
+        ("process.preload", "needs an entrypoint: a command cannot be preloaded")
+    ]

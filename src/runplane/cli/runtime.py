@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +23,14 @@ from runplane.cli.session import (
     connect,
     reporting_errors,
 )
+
+
+class Launcher(StrEnum):
+    """How a runtime starts executions (RUNPLANE_LAUNCHER)."""
+
+    WARM = "warm"
+    SPAWN = "spawn"
+
 
 runtimes_app = typer.Typer(
     help="List the runtimes registered in your token's workspace.", no_args_is_help=True
@@ -90,6 +99,15 @@ def runtime(
             show_default="$RUNPLANE_DRAIN_TIMEOUT_SECONDS, else 10 s",
         ),
     ] = None,
+    launcher: Annotated[
+        Launcher | None,
+        typer.Option(
+            case_sensitive=False,
+            help="How executions start: warm (forked from a fork server started once) or "
+            "spawn (a fresh interpreter each).",
+            show_default="$RUNPLANE_LAUNCHER, else warm",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
 ) -> None:
     """Run a runtime that pulls work from a runplane server over HTTP."""
@@ -98,6 +116,7 @@ def runtime(
     from runplane.client import resolve
     from runplane.runtime.http_gateway import HttpGateway
     from runplane.runtime.remote import configure_logging, run_remote
+    from runplane.runtime.warm import create_launcher
     from runplane.settings import Settings, default_data_dir
 
     labels = _labels(label or [])
@@ -106,9 +125,10 @@ def runtime(
         if resolved.token is None:
             err.print("Error: a runtime needs a token: --token or RUNPLANE_TOKEN", style="red")
             raise typer.Exit(EXIT_USAGE)
+        settings = Settings()
         drain = drain_timeout
         if drain is None:
-            drain = Settings().drain_timeout_seconds
+            drain = settings.drain_timeout_seconds
         configure_logging(log_level)
         asyncio.run(
             run_remote(
@@ -118,6 +138,11 @@ def runtime(
                 slots=slots or os.cpu_count() or 1,
                 data_dir=data_dir or default_data_dir() / "runtime",
                 drain_timeout_seconds=drain,
+                launcher=create_launcher(
+                    launcher.value if launcher else settings.launcher,
+                    preload_max=settings.preload_max,
+                    preload_idle_seconds=settings.preload_idle_seconds,
+                ),
             )
         )
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from runplane.cli.output import err
+from runplane.cli.runtime import Launcher
 
 EXIT_USAGE = 2
 
@@ -94,6 +95,15 @@ def serve(
             help="Log one line per request (credentials in query strings redacted).",
         ),
     ] = False,
+    launcher: Annotated[
+        Launcher | None,
+        typer.Option(
+            case_sensitive=False,
+            help="How the embedded runtime starts executions: warm (forked from a fork "
+            "server started once) or spawn (a fresh interpreter each).",
+            show_default="warm",
+        ),
+    ] = None,
 ) -> None:
     """Run the runplane server with an embedded runtime."""
     from pydantic import ValidationError
@@ -109,6 +119,7 @@ def serve(
         "log_level": log_level.value if log_level else None,
         "demo": False if no_demo else None,
         "access_log": True if access_log else None,
+        "launcher": launcher.value if launcher else None,
     }
     given = {name: value for name, value in options.items() if value is not None}
     try:

@@ -19,14 +19,16 @@ from runplane import bundle as bundles
 from runplane.domain import errors
 from runplane.domain.model import Claim, Runtime
 from runplane.domain.states import Status
-from runplane.runtime.executor import Job, Outcome, PlainLauncher
+from runplane.runtime.executor import Job, Outcome, SpawnLauncher
 from runplane.runtime.gateway import Gateway
+from runplane.runtime.warm import WarmLauncher
 
 log = logging.getLogger("runplane.runtime")
 
 CLAIM_WAIT_SECONDS = 30.0
 LOG_FLUSH_SECONDS = 0.2
 LOG_FLUSH_BYTES = 64 * 1024
+REPORT_LOG_BYTES = 16 * 1024  # the output left at the end goes with the report, up to this
 REPORT_ATTEMPTS = 5
 HAND_BACK_SECONDS = 10.0  # after a drain timeout: to kill the attempts and tell the server
 HANDED_BACK = "handed back"
@@ -83,6 +85,13 @@ class _LogBuffer:
             await asyncio.sleep(LOG_FLUSH_SECONDS)
             await self.flush()
 
+    def take(self) -> tuple[int, str] | None:
+        """What is left to ship (attempt, text), for the report to carry; None if nothing."""
+        if self.lost or not self.parts:
+            return None
+        text, self.parts, self.size = "".join(self.parts), [], 0
+        return self.claim.attempt, text
+
 
 class Agent:
     """Runs up to `slots` executions at a time for the environment(s) it serves."""
@@ -96,7 +105,7 @@ class Agent:
         slots: int,
         data_dir: Path,
         heartbeat_interval_seconds: float,
-        launcher: PlainLauncher | None = None,
+        launcher: WarmLauncher | SpawnLauncher | None = None,
     ) -> None:
         self.gateway = gateway
         self.name = name
@@ -105,7 +114,7 @@ class Agent:
         self.bundle_dir = data_dir / "bundles"
         self.work_root = data_dir / "work"
         self.heartbeat_interval = heartbeat_interval_seconds
-        self.launcher = launcher or PlainLauncher()
+        self.launcher = launcher or SpawnLauncher()
         self.runtime: Runtime | None = None
         self._free = asyncio.Semaphore(slots)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -117,6 +126,10 @@ class Agent:
         """Register, then claim and run work until `drain()` is called."""
         self.work_root.mkdir(parents=True, exist_ok=True)
         self.bundle_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            await self.launcher.warm_up()
+        except OSError:  # the first launch tries again, and fails that execution if it must
+            log.exception("the %s launcher could not start", self.launcher.name)
         self.runtime = await self.gateway.register(self.name, self.environment, self.slots)
         if self.gateway.heartbeat_interval_seconds:
             self.heartbeat_interval = self.gateway.heartbeat_interval_seconds
@@ -198,6 +211,7 @@ class Agent:
                     task.cancel()
                 if stuck:
                     await asyncio.wait(stuck)
+        await self.launcher.close()
         if self.runtime is not None:
             with contextlib.suppress(Exception):
                 await self.gateway.touch(self.runtime, "offline")
@@ -214,8 +228,9 @@ class Agent:
         return target
 
     async def _execute(self, claim: Claim, claimed_at: float) -> None:
+        logs = _LogBuffer(self.gateway, claim)
         try:
-            outcome = await self._attempt(claim, claimed_at)
+            outcome = await self._attempt(claim, claimed_at, logs)
         except asyncio.CancelledError:
             log.warning("execution %s abandoned at shutdown", claim.execution_id)
             raise
@@ -240,9 +255,11 @@ class Agent:
             except Exception:
                 log.exception("could not hand %s back; its lease will lapse", claim.execution_id)
         elif isinstance(outcome, Outcome):
-            await self._report(claim, outcome)
+            await self._report(claim, outcome, logs.take())
 
-    async def _attempt(self, claim: Claim, claimed_at: float) -> Outcome | str | None:
+    async def _attempt(
+        self, claim: Claim, claimed_at: float, logs: _LogBuffer
+    ) -> Outcome | str | None:
         """Run one attempt; None when the lease was lost (someone else decides), HANDED_BACK
         when a drain timed out and the attempt was killed.
 
@@ -255,7 +272,6 @@ class Agent:
         fence = 3 * self.heartbeat_interval * SELF_FENCE_FRACTION  # the TTL is 3 intervals
         held_until = claimed_at + fence
         spec = claim.spec
-        logs = _LogBuffer(self.gateway, claim)
         job = Job(
             execution_id=claim.execution_id,
             attempt=claim.attempt,
@@ -269,6 +285,7 @@ class Agent:
             timeout_seconds=claim.timeout_seconds,
             work_root=self.work_root,
             runtime=self.name,
+            preload=bool(spec.get("preload")),
         )
         flusher = asyncio.create_task(logs.run())
         running = await self.launcher.start(job, logs.add)
@@ -326,12 +343,15 @@ class Agent:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
-        await logs.flush()
+        if handed_back or logs.size > REPORT_LOG_BYTES:
+            await logs.flush()  # else the rest goes with the report: one write, not two
         if lost or logs.lost:
             return None
         return HANDED_BACK if handed_back else outcome
 
-    async def _report(self, claim: Claim, outcome: Outcome) -> None:
+    async def _report(
+        self, claim: Claim, outcome: Outcome, log_tail: tuple[int, str] | None
+    ) -> None:
         for attempt in range(REPORT_ATTEMPTS):
             try:
                 status = await self.gateway.report(
@@ -341,6 +361,7 @@ class Agent:
                     result=outcome.result,
                     error_code=outcome.error_code,
                     error_message=outcome.error_message,
+                    log=log_tail,
                 )
                 log.info("execution %s → %s", claim.execution_id, status.value)
                 return

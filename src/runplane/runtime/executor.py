@@ -1,10 +1,12 @@
 """The executor: run one execution in its own process group, from launch to outcome.
 
-``PlainLauncher.start`` spawns ``python -m runplane.runtime.supervisor`` in a
-new session (so the supervisor's pid is the group id), hands it a spec on
-stdin, and keeps stdin open for the whole execution: if this process dies,
-the pipe closes and the supervisor ends the execution (see supervisor.py for
-why a pipe and not a parent-death signal). ``RunningExecution`` streams the
+A launcher starts the execution's supervisor in a new session (so the
+supervisor's pid is the group id), hands it a spec on stdin, and keeps stdin
+open for the whole execution: if this process dies, the pipe closes and the
+supervisor ends the execution (see supervisor.py for why a pipe and not a
+parent-death signal). ``SpawnLauncher`` here spawns ``python -m
+runplane.runtime.supervisor``; ``WarmLauncher`` (warm.py) has a fork server
+fork it. Either way ``RunningExecution`` gets a ``Supervisor``: it streams the
 log while the process runs, enforces the timeout, honours ``cancel()``, and
 turns the end into an ``Outcome``.
 
@@ -71,7 +73,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import orjson
 
@@ -107,6 +109,7 @@ class Job:
     timeout_seconds: float
     work_root: Path  # a per-execution directory is created under it and removed afterwards
     runtime: str = ""  # the runtime's name, given to the process as RUNPLANE_RUNTIME
+    preload: bool = False  # fork from a zygote that imported the entry point's module (warm.py)
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ class Outcome:
     status: str  # "succeeded" | "failed" | "timed_out" | "cancelled"
     result: dict[str, Any] | None
     error_code: str | None  # PROCESS_ERROR, EXIT_CODE, INVALID_RESULT, RESULT_TOO_LARGE,
-    # TIMED_OUT, CANCELLED, LAUNCH_FAILED
+    # TIMED_OUT, CANCELLED, LAUNCH_FAILED, PRELOAD_FAILED
     error_message: str | None
 
 
@@ -135,7 +138,7 @@ def _storable_text(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Files:
+class ExecutionFiles:
     """The per-execution directory: control files beside the process's work dir."""
 
     root: Path
@@ -174,6 +177,27 @@ class _Files:
         return json.dumps(spec).encode() + b"\n"
 
 
+class Supervisor(Protocol):
+    """A launched supervisor as the executor sees it, however it was started."""
+
+    pid: int
+    """The supervisor's pid, which is its process group id."""
+    exited: asyncio.Future[None]
+    """Done when the supervisor has exited."""
+    output: asyncio.StreamReader
+    """The log pipe (the process's stdout and stderr); EOF once every holder closed it."""
+
+    @property
+    def returncode(self) -> int | None:
+        """As ``subprocess``: negative for a signal; None until exited (or when unknown)."""
+
+    def close_stdin(self) -> None:
+        """Close the control pipe: the supervisor ends the execution, as if we had died."""
+
+    def close(self) -> None:
+        """Close every pipe to the supervisor (stdin included)."""
+
+
 class _SupervisorProtocol(asyncio.SubprocessProtocol):
     """Feeds the supervisor's output pipe into a StreamReader and reports its exit.
 
@@ -204,19 +228,68 @@ class _SupervisorProtocol(asyncio.SubprocessProtocol):
             self.exited.set_result(None)
 
 
-class PlainLauncher:
-    """Starts each execution under a fresh interpreter running the supervisor."""
+class _SpawnedSupervisor:
+    """A supervisor spawned as a fresh interpreter: an asyncio subprocess."""
+
+    def __init__(
+        self, transport: asyncio.SubprocessTransport, protocol: _SupervisorProtocol
+    ) -> None:
+        self._transport = transport
+        self.pid = transport.get_pid()
+        self.exited = protocol.exited
+        self.output = protocol.output
+
+    @property
+    def returncode(self) -> int | None:
+        return self._transport.get_returncode()
+
+    def close_stdin(self) -> None:
+        stdin = self._transport.get_pipe_transport(0)
+        if stdin is not None and not stdin.is_closing():
+            stdin.close()
+
+    def close(self) -> None:
+        self._transport.close()
+
+
+def prepare(job: Job) -> ExecutionFiles:
+    """Create the execution's directory with its input file."""
+    job.work_root.mkdir(parents=True, exist_ok=True)
+    prefix = _UNSAFE_NAME_CHARS.sub("_", job.execution_id)[:64]
+    root = tempfile.mkdtemp(prefix=f"{prefix}-{job.attempt}-", dir=job.work_root)
+    files = ExecutionFiles(Path(root))
+    try:
+        files.work.mkdir()
+        files.input.write_text(json.dumps(job.inputs), encoding="utf-8")
+    except BaseException:
+        shutil.rmtree(files.root, ignore_errors=True)
+        raise
+    return files
+
+
+def execution_variables(job: Job) -> dict[str, str]:
+    """Which run this is, for the process's environment."""
+    return {
+        "RUNPLANE_EXECUTION_ID": job.execution_id,
+        "RUNPLANE_ATTEMPT": str(job.attempt),
+        "RUNPLANE_RUNTIME": job.runtime,
+    }
+
+
+class SpawnLauncher:
+    """Starts each execution under a fresh interpreter running the supervisor.
+
+    The launcher of ``--launcher spawn``, and the fallback where a fork server
+    cannot run (no ``fork``, no pidfds).
+    """
+
+    name = "spawn"
 
     async def start(self, job: Job, log: LogSink) -> RunningExecution:
         """Launch the job; launch problems come back as a LAUNCH_FAILED outcome, not raised."""
-        files: _Files | None = None
+        files: ExecutionFiles | None = None
         try:
-            job.work_root.mkdir(parents=True, exist_ok=True)
-            prefix = _UNSAFE_NAME_CHARS.sub("_", job.execution_id)[:64]
-            root = tempfile.mkdtemp(prefix=f"{prefix}-{job.attempt}-", dir=job.work_root)
-            files = _Files(Path(root))
-            files.work.mkdir()
-            files.input.write_text(json.dumps(job.inputs), encoding="utf-8")
+            files = prepare(job)
             transport, protocol = await asyncio.get_running_loop().subprocess_exec(
                 _SupervisorProtocol,
                 sys.executable,
@@ -228,12 +301,7 @@ class PlainLauncher:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 cwd=job.bundle_dir,
-                env={
-                    **_process_environment(),
-                    "RUNPLANE_EXECUTION_ID": job.execution_id,
-                    "RUNPLANE_ATTEMPT": str(job.attempt),
-                    "RUNPLANE_RUNTIME": job.runtime,
-                },
+                env={**process_environment(), **execution_variables(job)},
             )
         except (OSError, TypeError, ValueError) as exc:
             return RunningExecution(job, log, None, files, f"cannot launch: {exc}")
@@ -244,7 +312,13 @@ class PlainLauncher:
         # Written, never closed: the open pipe is the supervisor's proof that we live.
         stdin = cast(asyncio.WriteTransport, transport.get_pipe_transport(0))
         stdin.write(files.spec(job))
-        return RunningExecution(job, log, (transport, protocol), files, None)
+        return RunningExecution(job, log, _SpawnedSupervisor(transport, protocol), files, None)
+
+    async def warm_up(self) -> None:
+        """Nothing to start ahead: each execution starts its own interpreter."""
+
+    async def close(self) -> None:
+        """Nothing to stop: every supervisor belongs to its execution."""
 
 
 class RunningExecution:
@@ -254,27 +328,27 @@ class RunningExecution:
         self,
         job: Job,
         log: LogSink,
-        supervisor: tuple[asyncio.SubprocessTransport, _SupervisorProtocol] | None,
-        files: _Files | None,
+        supervisor: Supervisor | None,
+        files: ExecutionFiles | None,
         launch_error: str | None,
+        *,
+        error_code: str = "LAUNCH_FAILED",
     ) -> None:
-        self._transport: asyncio.SubprocessTransport | None = None
-        self._protocol: _SupervisorProtocol | None = None
-        if supervisor is not None:
-            self._transport, self._protocol = supervisor
-        self.pid: int | None = self._transport.get_pid() if self._transport else None
+        self._supervisor = supervisor
+        self.pid: int | None = supervisor.pid if supervisor is not None else None
         """The supervisor's pid, which is the process group id; None if the launch failed."""
         self._job = job
         self._files = files
         self._launch_error = launch_error
+        self._launch_error_code = error_code
         self._masker = SecretMasker(job.secret_values)
         self._started_at = asyncio.get_running_loop().time()
         self._stop = asyncio.Event()
         self._cancel_requested = False
         self._timed_out = False
         self._log: asyncio.Task[None] | None = None
-        if self._protocol is not None:
-            stream = LogStream(self._protocol.output, self._masker, log)
+        if supervisor is not None:
+            stream = LogStream(supervisor.output, self._masker, log)
             self._log = asyncio.create_task(stream.pump(), name=f"log-{job.execution_id}")
         self._task = asyncio.create_task(self._supervise(), name=f"execution-{job.execution_id}")
         self._task.add_done_callback(_retrieve_exception)
@@ -289,9 +363,9 @@ class RunningExecution:
 
     def cancel(self) -> None:
         """End the execution now (every descendant SIGKILLed); the outcome becomes ``cancelled``."""
-        if self._transport is None or self._task.done():
+        if self._supervisor is None or self._task.done():
             return
-        if self._transport.get_returncode() is not None:
+        if self._supervisor.exited.done():
             return  # already ended by itself: its own outcome stands
         self._cancel_requested = True
         self._close_stdin()  # the supervisor sweeps; _run falls back to killpg if it does not
@@ -304,8 +378,8 @@ class RunningExecution:
             try:
                 # Even when cancelled (the loop shutting down): awaiting once more is
                 # allowed, and the supervisor needs the loop to see its stdin close.
-                if self._protocol is not None:
-                    await self._stop_supervisor(self._protocol.exited)
+                if self._supervisor is not None:
+                    await self._stop_supervisor(self._supervisor.exited)
             finally:
                 self._release()
                 if self._log is not None:
@@ -320,16 +394,14 @@ class RunningExecution:
 
     def _close_stdin(self) -> None:
         """EOF on its stdin tells the supervisor to end the execution, as if we had died."""
-        if self._transport is not None:
-            stdin = self._transport.get_pipe_transport(0)
-            if stdin is not None and not stdin.is_closing():
-                stdin.close()
+        if self._supervisor is not None:
+            self._supervisor.close_stdin()
 
     def _release(self) -> None:
         """Kill whatever is left of the group and close the pipes (stdin included)."""
-        if self._transport is not None:
+        if self._supervisor is not None:
             self._kill_group(signal.SIGKILL)
-            self._transport.close()
+            self._supervisor.close()
 
     def _kill_group(self, signum: int) -> None:
         # After the supervisor's exit this still reaches only our group: Linux keeps
@@ -339,9 +411,9 @@ class RunningExecution:
                 os.killpg(self.pid, signum)
 
     async def _run(self) -> Outcome:
-        if self._transport is None or self._protocol is None or self._files is None:
-            return _failed("LAUNCH_FAILED", self._launch_error or "cannot launch")
-        exited = self._protocol.exited
+        if self._supervisor is None or self._files is None:
+            return _failed(self._launch_error_code, self._launch_error or "cannot launch")
+        exited = self._supervisor.exited
         stopped = asyncio.ensure_future(self._stop.wait())
         try:
             elapsed = asyncio.get_running_loop().time() - self._started_at
@@ -360,9 +432,7 @@ class RunningExecution:
         # A supervisor killed from outside leaves its group behind: end it too.
         self._kill_group(signal.SIGKILL)
         await self._drain_log()
-        returncode = self._transport.get_returncode()
-        assert returncode is not None
-        return self._outcome(self._files, returncode)
+        return self._outcome(self._files, self._supervisor.returncode)
 
     async def _terminate(self, exited: asyncio.Future[None]) -> None:
         """SIGTERM the group; if the process has not ended within the grace, stop it all."""
@@ -384,17 +454,17 @@ class RunningExecution:
             self._kill_group(signal.SIGKILL)
 
     async def _drain_log(self) -> None:
-        if self._log is None or self._transport is None:
+        if self._log is None or self._supervisor is None:
             return
         try:
             await asyncio.wait_for(asyncio.shield(self._log), LOG_DRAIN_SECONDS)
         except TimeoutError:
             # Something still holds the log pipe (it left the group of a supervisor
             # killed from outside): closing our end gives the pump its EOF.
-            self._transport.close()
+            self._supervisor.close()
             await self._log
 
-    def _outcome(self, files: _Files, returncode: int) -> Outcome:
+    def _outcome(self, files: ExecutionFiles, returncode: int | None) -> Outcome:
         if self._cancel_requested:
             return Outcome("cancelled", None, "CANCELLED", "execution was cancelled")
         if self._timed_out:
@@ -405,6 +475,8 @@ class RunningExecution:
             # The supervisor never saw the process end: it failed before, or was killed.
             if (error := self._reported_error(files)) is not None:
                 return error
+            if returncode is None:  # its parent (a fork server) ended before it
+                return _failed("EXIT_CODE", "the supervisor ended without recording a status")
             if returncode < 0:
                 return _failed("EXIT_CODE", f"process killed by {_signal_name(-returncode)}")
             return _failed("LAUNCH_FAILED", f"supervisor exited with code {returncode}")
@@ -417,14 +489,14 @@ class RunningExecution:
             return _failed("EXIT_CODE", f"process killed by {_signal_name(signum)}")
         return _failed("EXIT_CODE", f"process exited with code {exit_code}")
 
-    def _reported_error(self, files: _Files) -> Outcome | None:
+    def _reported_error(self, files: ExecutionFiles) -> Outcome | None:
         error = _read_json_object(files.error)
         if error is None or not isinstance(error.get("code"), str):
             return None
         message = self._masker.mask(str(error.get("message", "")))
         return _failed(error["code"], message)
 
-    def _result(self, files: _Files) -> Outcome:
+    def _result(self, files: ExecutionFiles) -> Outcome:
         try:
             size = files.output.stat().st_size
         except FileNotFoundError:
@@ -448,7 +520,7 @@ class RunningExecution:
         return Outcome("succeeded", self._masker.mask_json(result), None, None)
 
 
-def _process_environment() -> dict[str, str]:
+def process_environment() -> dict[str, str]:
     """The runtime's environment minus its own settings (database URL, runtime token)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(RUNTIME_SETTINGS_PREFIX)}
     env["PYTHONUNBUFFERED"] = "1"

@@ -156,12 +156,15 @@ class HttpGateway:
         result: dict[str, Any] | None,
         error_code: str | None,
         error_message: str | None,
+        log: tuple[int, str] | None = None,
     ) -> Status:
         body: dict[str, Any] = {"leaseToken": lease_token, "status": outcome.value}
         if result is not None:
             body["result"] = result
         if error_code is not None:
             body["error"] = {"code": error_code, "message": error_message}
+        if log is not None:
+            body["log"] = {"attempt": log[0], "text": log[1]}
         doc = await self._json("POST", f"/leases/{execution_id}/report", json=body)
         return Status(doc["status"])
 

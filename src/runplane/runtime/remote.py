@@ -18,7 +18,9 @@ import time
 from pathlib import Path
 
 from runplane.runtime.agent import Agent
+from runplane.runtime.executor import SpawnLauncher
 from runplane.runtime.http_gateway import HttpGateway
+from runplane.runtime.warm import WarmLauncher
 
 log = logging.getLogger("runplane.runtime")
 
@@ -44,6 +46,7 @@ async def run_remote(
     slots: int,
     data_dir: Path,
     drain_timeout_seconds: float,
+    launcher: WarmLauncher | SpawnLauncher | None = None,
 ) -> None:
     """Run an agent through `gateway` until SIGTERM/SIGINT, then drain. Raises when the
     runtime cannot register or stops on its own (e.g. its credential was refused)."""
@@ -54,6 +57,7 @@ async def run_remote(
         slots=slots,
         data_dir=data_dir,
         heartbeat_interval_seconds=FALLBACK_HEARTBEAT_SECONDS,
+        launcher=launcher,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

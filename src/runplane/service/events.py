@@ -24,7 +24,7 @@ from runplane.service.context import Context
 from runplane.service.hub import wait_for
 from runplane.store import events as store
 
-POLL_FALLBACK_SECONDS = 1.0  # re-read at least this often, notified or not
+UNAVAILABLE_RETRY_SECONDS = 1.0  # while the database does not answer
 MIN_READ_INTERVAL_SECONDS = 0.05  # many changes at once: one read per stream per interval
 WITHHELD_RECHECK_SECONDS = 0.05  # committed events wait behind an older transaction
 PURGE_ROUNDS = 20  # bounded DELETEs per sweep
@@ -78,7 +78,7 @@ class EventStream:
                 try:
                     page = await ctx.db.read(self._read)
                 except errors.DatabaseUnavailable:  # keep the stream; the log is still there
-                    await asyncio.sleep(POLL_FALLBACK_SECONDS)
+                    await asyncio.sleep(UNAVAILABLE_RETRY_SECONDS)
                     continue
                 self._after = page.after
                 for event in page.events:
@@ -88,7 +88,7 @@ class EventStream:
                 if ctx.hub.closed:
                     return
                 await wait_for(
-                    changed, WITHHELD_RECHECK_SECONDS if page.withheld else POLL_FALLBACK_SECONDS
+                    changed, WITHHELD_RECHECK_SECONDS if page.withheld else ctx.hub.fallback_seconds
                 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,12 +23,13 @@ from runplane.domain.params import (
 )
 from runplane.domain.states import Status
 from runplane.service.context import Context
-from runplane.service.hub import wait_for
+from runplane.service.hub import Waiter, wait_for
 from runplane.store import executions as store
+from runplane.store import listing as listing_store
+from runplane.store import logs as log_store
 from runplane.store.database import Tx
 
 MAX_CLIENT_EXECUTION_ID_CHARS = 255
-POLL_FALLBACK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ def start_op(
             now,
         )
         if created and req.drop_undeclared and dropped:
-            store.add_note(
+            log_store.add_note(
                 tx,
                 execution.id,
                 f"[runplane] ignored input arguments that name no parameter: "
@@ -171,31 +173,56 @@ def visible(who: Principal, execution: Execution) -> Execution:
 
 
 async def _wait_terminal(
-    ctx: Context, who: Principal, first: Execution, wait_seconds: float
+    ctx: Context,
+    who: Principal,
+    first: Execution,
+    wait_seconds: float,
+    changed: Waiter | None = None,
 ) -> Execution:
     """Hold until the execution is terminal or `wait_seconds` pass; return the newest record.
-    A server shutting down answers at once with the record as it is."""
+
+    `changed`: a subscription to the execution's changes opened before `first` was
+    read, so no change can fall between them and `first` needs no second read. A
+    change the hub names as one to a status that does not end the execution is not
+    read either: only the end is. A server shutting down answers at once with the
+    record as it is.
+    """
     execution = first
     if execution.status.terminal or wait_seconds <= 0:
         return execution
     deadline = time.monotonic() + min(wait_seconds, ctx.settings.max_wait_seconds)
-    async with ctx.hub.execution_changes(execution.id) as changed:
+    async with contextlib.AsyncExitStack() as stack:
+        fresh = changed is not None
+        if changed is None:
+            changed = await stack.enter_async_context(ctx.hub.execution_changes(first.id))
         while True:
-            execution = await ctx.db.read(
-                lambda c: store.get_execution(c, who.workspace_id, first.id)
-            )
+            if not fresh:
+                execution = await ctx.db.read(
+                    lambda c: store.get_execution(c, who.workspace_id, first.id)
+                )
             remaining = deadline - time.monotonic()
             if execution.status.terminal or remaining <= 0 or ctx.hub.closed:
                 return execution
-            await wait_for(changed, min(remaining, POLL_FALLBACK_SECONDS))
+            changed.status = None
+            woken = await wait_for(changed, min(remaining, ctx.hub.fallback_seconds))
+            # Heard to what it changed, and not its end: nothing to read yet.
+            fresh = woken and changed.status is not None and not Status(changed.status).terminal
 
 
 async def get(
     ctx: Context, who: Principal, execution_id: str, wait_seconds: float = 0
 ) -> Execution:
     """The execution record; with `wait_seconds`, once terminal or when the time runs out."""
-    execution = await ctx.db.read(lambda c: store.get_execution(c, who.workspace_id, execution_id))
-    return await _wait_terminal(ctx, who, visible(who, execution), wait_seconds)
+    if wait_seconds <= 0:
+        execution = await ctx.db.read(
+            lambda c: store.get_execution(c, who.workspace_id, execution_id)
+        )
+        return visible(who, execution)
+    async with ctx.hub.execution_changes(execution_id) as changed:
+        execution = await ctx.db.read(
+            lambda c: store.get_execution(c, who.workspace_id, execution_id)
+        )
+        return await _wait_terminal(ctx, who, visible(who, execution), wait_seconds, changed)
 
 
 async def get_by_client_id(
@@ -226,7 +253,7 @@ async def list_executions(
     credential may see); `matching` filters further, in the database."""
     who.require(Scope.EXECUTIONS_READ)
     return await ctx.db.read(
-        lambda c: store.list_executions(
+        lambda c: listing_store.list_executions(
             c,
             who.workspace_id,
             process_name=process,

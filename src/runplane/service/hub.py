@@ -5,6 +5,12 @@ A lost or missed wake-up only delays: every waiter re-reads the database and
 waits with a timeout. On PostgreSQL the events other replicas committed arrive
 by LISTEN/NOTIFY (`store.notify`) and are published here the same way.
 
+How often a waiter re-reads anyway (`fallback_seconds`): every second where a
+change can commit without this hub hearing of it (PostgreSQL with LISTEN/NOTIFY
+off); else rarely, as a last resort, since every change is published here (on
+SQLite the node makes them all; on PostgreSQL other replicas' arrive by NOTIFY,
+and a listener that lost its connection wakes everyone once it is back).
+
 When the server is told to exit, `close` wakes every waiter for the last time:
 the long polls held for HTTP clients then answer what they have (a `?wait` the
 current record, a claim empty, a log follower or event stream its end), so a
@@ -20,12 +26,28 @@ from collections.abc import AsyncIterator
 
 from runplane.domain.events import DomainEvent, ExecutionChanged, LogAppended, WorkAvailable
 
+RELIABLE_FALLBACK_SECONDS = 30.0  # a last resort where every change is published here
+UNRELIABLE_FALLBACK_SECONDS = 1.0  # where changes may commit unheard (no NOTIFY)
+
+
+class Waiter(asyncio.Event):
+    """An event set when the execution changes, remembering the status it changed to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status: str | None = None
+        """The status of the latest change heard; None when unknown (re-read it)."""
+
 
 class Hub:
     """Fan-out of committed events to whoever waits for them."""
 
-    def __init__(self) -> None:
-        self._execution_waiters: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
+    def __init__(self, *, reliable: bool = True) -> None:
+        self.fallback_seconds = (
+            RELIABLE_FALLBACK_SECONDS if reliable else UNRELIABLE_FALLBACK_SECONDS
+        )
+        """The longest a waiter waits before it re-reads the database anyway."""
+        self._execution_waiters: defaultdict[str, set[Waiter]] = defaultdict(set)
         self._log_waiters: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
         self._work_waiters: set[asyncio.Event] = set()
         self._any_execution_waiters: set[asyncio.Event] = set()
@@ -49,8 +71,9 @@ class Hub:
             if isinstance(ev, ExecutionChanged):
                 for w in self._any_execution_waiters:
                     w.set()
-                for w in self._execution_waiters.get(ev.execution_id, ()):
-                    w.set()
+                for waiter in self._execution_waiters.get(ev.execution_id, ()):
+                    waiter.status = ev.status
+                    waiter.set()
                 for w in self._log_waiters.get(ev.execution_id, ()):
                     w.set()  # a log follower ends when the execution does
             elif isinstance(ev, LogAppended):
@@ -62,18 +85,30 @@ class Hub:
 
     def wake_all(self) -> None:
         """Wake every waiter (events may have been missed); each re-reads and waits again."""
-        for table in (self._execution_waiters, self._log_waiters):
-            for waiters in table.values():
-                for w in waiters:
-                    w.set()
+        for execution_waiters in self._execution_waiters.values():
+            for waiter in execution_waiters:
+                waiter.status = None
+                waiter.set()
+        for waiters in self._log_waiters.values():
+            for w in waiters:
+                w.set()
         for w in (*self._work_waiters, *self._any_execution_waiters):
             w.set()
 
     @contextlib.asynccontextmanager
-    async def execution_changes(self, execution_id: str) -> AsyncIterator[asyncio.Event]:
-        """An event set whenever the execution changes, while the context is open."""
-        async with self._subscribe(self._execution_waiters, execution_id) as ev:
-            yield ev
+    async def execution_changes(self, execution_id: str) -> AsyncIterator[Waiter]:
+        """An event set whenever the execution changes, while the context is open; its
+        `status` says to what (None: unknown)."""
+        waiter = Waiter()
+        self._execution_waiters[execution_id].add(waiter)
+        try:
+            yield waiter
+        finally:
+            waiters = self._execution_waiters.get(execution_id)
+            if waiters is not None:
+                waiters.discard(waiter)
+                if not waiters:
+                    del self._execution_waiters[execution_id]
 
     @contextlib.asynccontextmanager
     async def log_changes(self, execution_id: str) -> AsyncIterator[asyncio.Event]:

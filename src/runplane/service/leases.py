@@ -28,7 +28,9 @@ from runplane.domain.states import Status
 from runplane.service.context import Context
 from runplane.service.hub import wait_for
 from runplane.store import catalog as catalog_store
-from runplane.store import executions as store
+from runplane.store import executions as execution_store
+from runplane.store import leases as store
+from runplane.store import logs as log_store
 from runplane.store import runtimes as runtime_store
 from runplane.store.database import Tx, database_now
 
@@ -40,7 +42,7 @@ def _check_lease(tx: Tx, who: Principal | None, execution_id: str) -> None:
     """404 unless the execution is the caller's workspace's; 403 outside its environments."""
     if who is None:
         return
-    execution = store.get_execution(tx.conn, who.workspace_id, execution_id)
+    execution = execution_store.get_execution(tx.conn, who.workspace_id, execution_id)
     if not who.sees_environment(execution.environment_id):
         raise errors.Forbidden("This credential cannot act in this execution's environment.")
 
@@ -198,7 +200,7 @@ async def append_log(
 
     def op(tx: Tx) -> None:
         _check_lease(tx, who, execution_id)
-        store.append_log(tx, execution_id, lease_token, attempt, text, now)
+        log_store.append_log(tx, execution_id, lease_token, attempt, text, now)
 
     await ctx.db.write(op)
 
@@ -212,14 +214,23 @@ async def report(
     result: dict[str, Any] | None = None,
     error_code: str | None = None,
     error_message: str | None = None,
+    log: tuple[int, str] | None = None,
     who: Principal | None = None,
 ) -> Status:
-    """Report how an attempt ended; returns the new status (queued when it will be retried)."""
+    """Report how an attempt ended; returns the new status (queued when it will be retried).
+
+    `log` (attempt, text) is the output not yet appended: stored in the same
+    transaction, so an attempt's end costs one write, and the log is whole when
+    the execution is seen to end.
+    """
     if who is not None:
         who.require(Scope.RUNTIME)
+    now = ctx.clock()
 
     def op(tx: Tx) -> Status:
         _check_lease(tx, who, execution_id)
+        if log is not None and log[1]:
+            log_store.append_log(tx, execution_id, lease_token, log[0], log[1], now)
         return store.finish(
             tx,
             execution_id,

@@ -10,7 +10,7 @@ from runplane.domain.auth import Principal
 from runplane.domain.model import LogChunk
 from runplane.domain.states import Status
 from runplane.service.context import Context
-from runplane.service.executions import POLL_FALLBACK_SECONDS, visible
+from runplane.service.executions import visible
 from runplane.service.hub import wait_for
 from runplane.store import executions as execution_store
 from runplane.store import logs as store
@@ -95,7 +95,7 @@ class LogFollower:
                     return
                 if ctx.hub.closed:
                     return
-                await wait_for(changed, POLL_FALLBACK_SECONDS)
+                await wait_for(changed, ctx.hub.fallback_seconds)
 
 
 async def follow(

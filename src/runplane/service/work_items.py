@@ -28,6 +28,7 @@ from runplane.service import executions as svc
 from runplane.service.context import Context
 from runplane.store import catalog as catalog_store
 from runplane.store import executions as execution_store
+from runplane.store import logs as log_store
 from runplane.store import work_items as store
 from runplane.store.database import Tx
 
@@ -69,7 +70,7 @@ def _start(tx: Tx, ctx: Context, who: Principal, process: str, payload: Any) -> 
     request = svc.StartRequest(process, inputs_of(payload), drop_undeclared=True)
     execution, _ = svc.start_op(ctx, who, request)(tx)
     if not isinstance(payload, dict):
-        execution_store.add_note(
+        log_store.add_note(
             tx,
             execution.id,
             "[runplane] the work item payload is not a JSON object: "

@@ -137,16 +137,22 @@ def create_sqlalchemy_engine(url: str, *, writer: bool = True, **kwargs: Any) ->
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql(begin)
+        # On the driver: SQLAlchemy keeps no state of its own about this statement.
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        driver.execute(begin)
 
     return engine
+
+
+_CLOCK = select(func.clock_timestamp())
 
 
 def database_now(conn: Connection, fallback: Callable[[], datetime]) -> datetime:
     """The database's clock: PostgreSQL's `clock_timestamp()`, so that every replica and
     runtime measures leases by one clock; with SQLite (one node) the node's clock."""
     if conn.dialect.name == "postgresql":
-        value = conn.scalar(select(func.clock_timestamp()))
+        value = conn.scalar(_CLOCK)
         assert isinstance(value, datetime)
         return value.astimezone(UTC)
     return fallback()

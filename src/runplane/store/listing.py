@@ -1,4 +1,5 @@
-"""The named filters of the execution listing as conditions its indexes can serve.
+"""The execution listing: keyset pages over the time-ordered id, and its named filters
+as conditions its indexes can serve.
 
 The listing walks executions in id order (UUIDv7: newest first) and stops after
 one page, so a filter is cheap when the walk meets its rows early and costly
@@ -22,16 +23,24 @@ with 100,000 executions (bench/executions_list.py, docs/benchmarks.md):
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import ColumnElement, Connection, Table, func, select
 
+from runplane.domain import errors
+from runplane.domain.filters import Filter
+from runplane.domain.model import Page
 from runplane.domain.states import Status
+from runplane.store.executions import SELECT_EXECUTIONS, execution_from_row
+from runplane.store.filters import where
 from runplane.store.schema import environments, executions, processes
 from runplane.store.sql import unindexed
 
 RANGE_PROBE_ROWS = 5000
+MAX_LIST_LIMIT = 500
 
 
 def named_id(conn: Connection, table: Table, ws_id: str, name: str) -> str | None:
@@ -102,3 +111,72 @@ def conditions(
         if until is not None:
             out.append(created < until)
     return out
+
+
+def encode_cursor(execution_id: str) -> str:
+    """A URL-safe cursor that resumes a listing after `execution_id`."""
+    return base64.urlsafe_b64encode(orjson.dumps({"after": execution_id})).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """The execution id a cursor resumes after; InvalidRequest when it is not ours."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        after = orjson.loads(raw)["after"]
+        if not isinstance(after, str):
+            raise TypeError
+        return after
+    except (ValueError, TypeError, KeyError) as exc:
+        raise errors.InvalidRequest(
+            "The cursor is not valid.",
+            problems=[{"name": "cursor", "code": "invalid_cursor", "detail": "Not a cursor."}],
+        ) from exc
+
+
+def list_executions(
+    conn: Connection,
+    ws_id: str,
+    *,
+    process_name: str | None = None,
+    statuses: list[Status] | None = None,
+    environment_name: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    matching: Filter | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+    newest_first: bool = True,
+    visible_environment_ids: frozenset[str] | None = None,
+    visible_process_id: str | None = None,
+) -> Page:
+    """Executions, newest (or oldest) first, keyset-paginated on the time-ordered id;
+    limited to the given environments and process when a credential is limited to them.
+    `matching` is a filter on top of the named ones (this module's docstring: how those
+    stay fast)."""
+    limit = max(1, min(limit, MAX_LIST_LIMIT))
+    named = conditions(
+        conn,
+        ws_id,
+        process_name=process_name,
+        statuses=statuses,
+        environment_name=environment_name,
+        since=since,
+        until=until,
+    )
+    if named is None:
+        return Page(items=[], next_cursor=None)
+    q = SELECT_EXECUTIONS.where(*named)
+    if visible_environment_ids is not None:
+        q = q.where(executions.c.environment_id.in_(sorted(visible_environment_ids)))
+    if visible_process_id is not None:
+        q = q.where(executions.c.process_id == visible_process_id)
+    if matching is not None:
+        q = q.where(where(matching))
+    if cursor is not None:
+        after = decode_cursor(cursor)
+        q = q.where(executions.c.id < after if newest_first else executions.c.id > after)
+    order = executions.c.id.desc() if newest_first else executions.c.id.asc()
+    rows = conn.execute(q.order_by(order).limit(limit + 1)).all()
+    items = [execution_from_row(r) for r in rows[:limit]]
+    next_cursor = encode_cursor(items[-1].id) if len(rows) > limit else None
+    return Page(items=items, next_cursor=next_cursor)

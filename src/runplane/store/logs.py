@@ -1,4 +1,5 @@
-"""Reading execution logs: forwards after a chunk, backwards before one, and the tail.
+"""Execution logs: chunks written (by the runtime holding the lease, or runplane's own
+notes) and read forwards after a chunk, backwards before one, and the tail.
 
 Chunk ids grow with every chunk written (any execution), so within one
 execution they give the log's order; every read is a range on the
@@ -7,10 +8,39 @@ execution they give the log's order; every read is a range on the
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Connection, select
 
+from runplane.domain.events import LogAppended
 from runplane.domain.model import LogChunk
+from runplane.store.database import Tx
+from runplane.store.leases import leased_row
 from runplane.store.schema import execution_logs
+
+_INSERT = execution_logs.insert()  # built once: SQLAlchemy reuses its compiled form
+
+
+def _insert_chunk(tx: Tx, execution_id: str, attempt: int, text: str, now: datetime) -> None:
+    tx.conn.execute(
+        _INSERT,
+        {"execution_id": execution_id, "attempt": attempt, "created_at": now, "text": text},
+    )
+    tx.emit(LogAppended(execution_id))
+
+
+def append_log(
+    tx: Tx, execution_id: str, lease_token: int, attempt: int, text: str, now: datetime
+) -> None:
+    """Append a log chunk from the runtime holding the lease."""
+    leased_row(tx.conn, execution_id, lease_token)
+    text = text.replace("\x00", "\ufffd")  # PostgreSQL text cannot hold NUL
+    _insert_chunk(tx, execution_id, attempt, text, now)
+
+
+def add_note(tx: Tx, execution_id: str, text: str, now: datetime) -> None:
+    """Log a line from runplane itself (not the process) before the first attempt."""
+    _insert_chunk(tx, execution_id, 1, text, now)
 
 
 def read_logs(

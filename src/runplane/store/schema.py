@@ -1,8 +1,8 @@
 """SQLAlchemy Core tables, shared by SQLite and PostgreSQL.
 
 Timestamps are stored in UTC; `UTCDateTime` gives back aware datetimes on
-both backends. Status columns are only ever written by `store/executions.py`,
-which asks `domain/states.py` for the next status.
+both backends. After the trigger's insert, status columns are only ever written by
+`store/transitions.py`, which asks `domain/states.py` for the next status.
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ executions = Table(
     UniqueConstraint("process_id", "client_execution_id"),
     Index("ix_executions_claim", "status", "environment_id", "run_after"),
     Index("ix_executions_workspace_id_id", "workspace_id", "id"),
-    # reports; the listing's time range (its id bounds: store.executions._created_between)
+    # reports; the listing's time range (its id bounds: store.listing.created_between)
     Index("ix_executions_workspace_id_created_at_id", "workspace_id", "created_at", "id"),
     Index("ix_executions_process_id_id", "process_id", "id"),
     Index("ix_executions_lease", "status", "lease_expires_at"),

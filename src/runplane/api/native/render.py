@@ -111,6 +111,7 @@ def version(v: Version) -> dict[str, Any]:
         "timeoutSeconds": spec["timeoutSeconds"],
         "retries": spec["retries"],
         "description": spec.get("description", ""),
+        "preload": bool(spec.get("preload", False)),
         "parameters": spec["parameters"],
         "outputs": spec["outputs"],
     }

@@ -72,12 +72,22 @@ class ErrorBody(BaseModel):
     message: str | None = Field(default=None, max_length=64 * 1024)
 
 
+class LogTail(BaseModel):
+    """The last of an attempt's output, stored with its report (one write, not two)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attempt: int = Field(ge=1)
+    text: str = Field(max_length=64 * 1024)
+
+
 class ReportBody(LeaseBody):
     """How an attempt ended."""
 
     status: Literal["succeeded", "failed", "timed_out", "cancelled"]
     result: dict[str, Any] | None = None
     error: ErrorBody | None = None
+    log: LogTail | None = None
 
 
 @router.post("/runtimes", status_code=201)
@@ -151,6 +161,7 @@ async def lease_report(execution_id: str, body: ReportBody, ctx: Ctx, who: Who) 
         result=body.result,
         error_code=body.error.code if body.error else None,
         error_message=body.error.message if body.error else None,
+        log=(body.log.attempt, body.log.text) if body.log else None,
         who=who,
     )
     return JSON({"status": status.value})

@@ -1,0 +1,72 @@
+"""The lease protocol as direct service calls: the gateway of the embedded runtime."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from runplane.domain.model import Claim, Runtime
+from runplane.domain.states import Status
+from runplane.service import leases
+from runplane.service.context import Context
+
+
+class InProcessGateway:
+    """The lease protocol as direct service calls, for the runtime embedded in the server."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.heartbeat_interval_seconds: float | None = None
+
+    async def register(self, name: str, environment: str | None, slots: int) -> Runtime:
+        return await leases.register(self.ctx, name, environment, slots)
+
+    async def claim(self, runtime: Runtime, wait_seconds: float) -> Claim | None:
+        return await leases.claim(self.ctx, runtime, wait_seconds)
+
+    async def heartbeat(self, execution_id: str, lease_token: int) -> tuple[datetime, bool]:
+        return await leases.heartbeat(self.ctx, execution_id, lease_token)
+
+    async def append_log(
+        self, execution_id: str, lease_token: int, attempt: int, text: str
+    ) -> None:
+        await leases.append_log(self.ctx, execution_id, lease_token, attempt, text)
+
+    async def report(
+        self,
+        execution_id: str,
+        lease_token: int,
+        outcome: Status,
+        *,
+        result: dict[str, Any] | None,
+        error_code: str | None,
+        error_message: str | None,
+        log: tuple[int, str] | None = None,
+    ) -> Status:
+        return await leases.report(
+            self.ctx,
+            execution_id,
+            lease_token,
+            outcome,
+            result=result,
+            error_code=error_code,
+            error_message=error_message,
+            log=log,
+        )
+
+    async def release(self, execution_id: str, lease_token: int) -> Status:
+        return await leases.release(self.ctx, execution_id, lease_token)
+
+    async def fetch_bundle(self, version_id: str) -> tuple[str, bytes]:
+        return await leases.fetch_bundle(self.ctx, version_id)
+
+    async def touch(self, runtime: Runtime, state: str) -> None:
+        await leases.touch_runtime(self.ctx, runtime.id, state)
+
+    @contextlib.asynccontextmanager
+    async def changes(self, execution_id: str) -> AsyncIterator[asyncio.Event]:
+        async with self.ctx.hub.execution_changes(execution_id) as ev:
+            yield ev

@@ -1,0 +1,32 @@
+"""The hub: who is woken by what, and what a waiter learns of the change."""
+
+from __future__ import annotations
+
+import asyncio
+
+from runplane.domain.events import ExecutionChanged
+from runplane.service.hub import (
+    RELIABLE_FALLBACK_SECONDS,
+    UNRELIABLE_FALLBACK_SECONDS,
+    Hub,
+)
+
+
+def test_a_waiter_learns_the_status_its_execution_changed_to() -> None:
+    async def main() -> None:
+        hub = Hub()
+        async with hub.execution_changes("e1") as mine, hub.execution_changes("e2") as other:
+            hub.publish([ExecutionChanged("e1", "running")])
+            assert mine.is_set() and mine.status == "running"
+            assert not other.is_set() and other.status is None
+            hub.publish([ExecutionChanged("e1", "running"), ExecutionChanged("e1", "succeeded")])
+            assert mine.status == "succeeded"  # the latest
+            hub.wake_all()  # events may have been missed: the status is unknown
+            assert mine.status is None and other.is_set()
+
+    asyncio.run(main())
+
+
+def test_waiters_re_read_rarely_only_where_every_change_reaches_the_hub() -> None:
+    assert Hub().fallback_seconds == RELIABLE_FALLBACK_SECONDS
+    assert Hub(reliable=False).fallback_seconds == UNRELIABLE_FALLBACK_SECONDS < 2
