@@ -1,7 +1,8 @@
 """SIGTERM answers every long poll at once: `?wait` long polls get the record as it is,
 runtime claims get their empty 204, log follows (text and events) and event streams end
-cleanly, and the server exits at once instead of waiting them out. A followed log that
-ended before its execution is an error for the CLI, not a whole log."""
+cleanly, and the server exits at once instead of waiting them out; nor does its idle
+embedded runtime hold it. A followed log that ended before its execution is an error
+for the CLI, not a whole log."""
 
 from __future__ import annotations
 
@@ -149,3 +150,19 @@ def drain(stream: SseStream) -> list[dict[str, Any]]:
     assert stream.ended, stream.error
     stream.close()
     return got
+
+
+def test_sigterm_stops_a_server_with_its_embedded_runtime_at_once(
+    start_server: ServerFactory,
+) -> None:
+    # Nothing to drain: the embedded runtime's open claim must not hold the exit either.
+    srv = start_server.start("--slots", "2")
+    with srv.client() as admin:
+        r = admin.post("/api/v1/processes/hello/executions", params={"wait": 30}, json={})
+        assert r.json()["status"] == "succeeded", r.text
+    assert srv.proc is not None
+    signalled = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)
+    srv.proc.wait(30)
+    took = time.monotonic() - signalled
+    assert took < EXIT_BOUND_SECONDS, f"exit took {took:.1f} s: {srv.log()[-2000:]}"

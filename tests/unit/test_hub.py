@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from runplane.domain.events import ExecutionChanged
 from runplane.service.hub import (
     RELIABLE_FALLBACK_SECONDS,
     UNRELIABLE_FALLBACK_SECONDS,
     Hub,
+    wait_for,
 )
 
 
@@ -30,3 +33,35 @@ def test_a_waiter_learns_the_status_its_execution_changed_to() -> None:
 def test_waiters_re_read_rarely_only_where_every_change_reaches_the_hub() -> None:
     assert Hub().fallback_seconds == RELIABLE_FALLBACK_SECONDS
     assert Hub(reliable=False).fallback_seconds == UNRELIABLE_FALLBACK_SECONDS < 2
+
+
+def test_a_wait_cancelled_as_its_event_is_set_ends_cancelled() -> None:
+    # The node's stop cancels the embedded runtime's claim right after a write that woke
+    # it; a wait that answered instead of ending let the claim run on for its 30 s.
+    async def main() -> None:
+        ev = asyncio.Event()
+        waiting = asyncio.create_task(wait_for(ev, 30))
+        for _ in range(3):
+            await asyncio.sleep(0)  # the wait has begun
+        ev.set()
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+
+    asyncio.run(main())
+
+
+def test_a_closed_hub_wakes_every_waiter() -> None:
+    async def main() -> None:
+        hub = Hub()
+        async with (
+            hub.execution_changes("e1") as execution,
+            hub.log_changes("e1") as log,
+            hub.work() as work,
+            hub.any_execution_changes() as any_execution,
+        ):
+            hub.close()
+            assert hub.closed
+            assert all(w.is_set() for w in (execution, log, work, any_execution))
+
+    asyncio.run(main())

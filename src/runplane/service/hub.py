@@ -156,11 +156,17 @@ class Hub:
 
 
 async def wait_for(ev: asyncio.Event, seconds: float) -> bool:
-    """Wait until `ev` is set or `seconds` pass; clear it; True if it was set."""
+    """Wait until `ev` is set or `seconds` pass; clear it; True if it was set.
+
+    `asyncio.timeout`, not `asyncio.wait_for`: on Python 3.11 the latter swallows a
+    cancellation that comes as the event is set (it returns the result instead), and a
+    claim loop cancelled at shutdown then ran on for the rest of its wait.
+    """
     if seconds <= 0:
         return ev.is_set()
     try:
-        await asyncio.wait_for(ev.wait(), seconds)
+        async with asyncio.timeout(seconds):
+            await ev.wait()
     except TimeoutError:
         return False
     ev.clear()
