@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -43,27 +41,25 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-_SQLITE_TEMPLATE: list[Path] = []
-
-
-def migrated_sqlite_file() -> Path:
-    """A migrated SQLite database, made once per test process: a test's database is a copy
-    of it (migrating costs more than most tests; test_migrations runs the migrations)."""
-    if not _SQLITE_TEMPLATE:
-        folder = Path(tempfile.mkdtemp(prefix="runplane-tests-"))
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        engine = create_sqlalchemy_engine(f"sqlite:///{folder / 'store.db'}")
+def migrated_sqlite_file(folder: Path) -> Path:
+    """A migrated SQLite database in `folder` (the run's temporary root), made on first
+    use: a test's database is a copy of it (migrating costs more than most tests;
+    test_migrations runs the migrations)."""
+    path = folder / "migrated-store.db"
+    if not path.exists():
+        making = folder / f"migrated-store-{uuid.uuid4().hex}.db"
+        engine = create_sqlalchemy_engine(f"sqlite:///{making}")
         upgrade(engine)
         engine.dispose()  # the last connection checkpoints the WAL into the file
-        _SQLITE_TEMPLATE.append(folder / "store.db")
-    return _SQLITE_TEMPLATE[0]
+        making.replace(path)
+    return path
 
 
 @contextlib.contextmanager
 def isolated_engine(backend: str, tmp_path: Path) -> Iterator[Engine]:
     """A migrated database of its own: a SQLite file, or a fresh PostgreSQL schema."""
     if backend == "sqlite":
-        shutil.copyfile(migrated_sqlite_file(), tmp_path / "store.db")
+        shutil.copyfile(migrated_sqlite_file(tmp_path.parent), tmp_path / "store.db")
         engine = create_sqlalchemy_engine(f"sqlite:///{tmp_path / 'store.db'}")
         try:
             yield engine
