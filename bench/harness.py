@@ -45,6 +45,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
 _started: set[subprocess.Popen[bytes]] = set()
+_folders: list[Path] = []  # servers' data directories, removed at exit
 
 
 def free_port() -> int:
@@ -99,10 +100,16 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-@atexit.register
 def stop_all() -> None:
     for proc in list(_started):
         stop(proc)
+
+
+@atexit.register
+def _clean_up() -> None:
+    stop_all()
+    for folder in _folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def tail(path: Path, lines: int = 5) -> str:
@@ -118,6 +125,7 @@ def serve(
     """`runplane serve` on a free loopback port with a fresh data directory."""
     port = free_port()
     data = Path(tempfile.mkdtemp(prefix="runplane-bench-"))
+    _folders.append(data)
     runplane = Path(sys.executable).with_name("runplane")
     proc = spawn(
         [str(runplane), "serve", "--port", str(port), "--data-dir", str(data), *args],
