@@ -456,6 +456,11 @@ def check_attempts(attempts: dict[str, dict[int, Attempt]], kills: list[Kill]) -
             end = prev.stop
             if end is None:  # killed: its runtime's SIGKILL ends it (or self-fencing did)
                 end = min((t for t in kill_times[prev.runtime] if t >= prev.start), default=None)
+                if nxt.runtime == prev.runtime and (end is None or end > nxt.start):
+                    # Its own runtime, still alive, ended it (self-fencing while the
+                    # server was away, or a lost lease) and then took the retry: no kill
+                    # dates that end, and the next attempt found it dead (checked above).
+                    end = None
             if nxt.start <= prev.start or (end is not None and nxt.start < end):
                 problems.append(
                     f"{execution}: attempt {nxt.attempt} on {nxt.runtime} started at "
@@ -860,9 +865,14 @@ def test_the_checker_finds_overlaps_double_starts_and_orphan_stops(tmp_path: Pat
         "start e5 2 rt-2 17 105.0 0 1:9",  # found attempt 1 alive
         "start e6 1 rt-0 18 106.0 0 -",  # killed at 106.5, no kill
         "start e6 2 rt-1 19 110.0 0 -",  # after the kill and the lease: fine
+        "start e7 1 rt-0 20 107.0 0 -",  # fenced by rt-0 itself (rt-0 killed at 112.0)
+        "start e7 2 rt-0 21 110.5 0 -",  # retried by rt-0, which found attempt 1 dead: fine
+        "start e8 1 rt-0 22 107.5 0 -",  # fenced by rt-0 itself
+        "start e8 2 rt-0 23 110.6 0 1:22",  # ...but attempt 1 was alive: found
     ]
     (tmp_path / "markers").write_text("\n".join(lines) + "\n")
     attempts, problems = read_markers(tmp_path / "markers")
-    problems += check_attempts(attempts, [Kill("rt-0", 100.5, 0), Kill("rt-0", 106.5, 0)])
+    kills = [Kill("rt-0", 100.5, 0), Kill("rt-0", 106.5, 0), Kill("rt-0", 112.0, 0)]
+    problems += check_attempts(attempts, kills)
     found = sorted(p.split(":")[0].split()[0] for p in problems)
-    assert found == ["e1", "e2", "e3", "e5", "stop"], problems
+    assert found == ["e1", "e2", "e3", "e5", "e8", "stop"], problems
