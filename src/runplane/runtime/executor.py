@@ -389,7 +389,8 @@ class RunningExecution:
             raise
         self._release()
         if self._files is not None:
-            await asyncio.to_thread(shutil.rmtree, self._files.root, True)
+            # After the outcome, not before: the report does not wait for the disk.
+            _remove_later(self._files.root)
         return outcome
 
     def _close_stdin(self) -> None:
@@ -518,6 +519,17 @@ class RunningExecution:
         if (problem := _unstorable(result)) is not None:
             return _failed("INVALID_RESULT", f"the result cannot be stored as JSON: {problem}")
         return Outcome("succeeded", self._masker.mask_json(result), None, None)
+
+
+def _remove_later(folder: Path) -> None:
+    """Remove an execution's folder on a worker thread, without waiting for it.
+
+    The loop's default executor finishes queued work when the loop shuts down
+    (``asyncio.run`` waits for it), so a runtime that exits cleanly leaves no
+    folder behind.
+    """
+    loop = asyncio.get_running_loop()
+    loop.run_in_executor(None, shutil.rmtree, folder, True)
 
 
 def process_environment() -> dict[str, str]:

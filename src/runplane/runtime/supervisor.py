@@ -229,7 +229,14 @@ def _end_execution() -> NoReturn:
 
 
 def _kill_descendants(deadline: float) -> None:
-    """Sweep until no child is left: a killed parent hands its children to us."""
+    """Sweep until no child is left: a killed parent hands its children to us.
+
+    With no child left there is nothing to sweep: as a subreaper we inherit every
+    descendant whose parent ends, so a descendant exists only below a child of ours.
+    """
+    children_left, _ = _reap()
+    if not children_left:
+        return  # the usual end: the child exited and started nothing that outlived it
     while True:
         for pid in _descendants():
             try:

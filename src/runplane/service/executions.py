@@ -197,7 +197,7 @@ async def _wait_terminal(
             changed = await stack.enter_async_context(ctx.hub.execution_changes(first.id))
         while True:
             if not fresh:
-                execution = await ctx.db.read(
+                execution = await ctx.db.read_point(
                     lambda c: store.get_execution(c, who.workspace_id, first.id)
                 )
             remaining = deadline - time.monotonic()
@@ -214,12 +214,12 @@ async def get(
 ) -> Execution:
     """The execution record; with `wait_seconds`, once terminal or when the time runs out."""
     if wait_seconds <= 0:
-        execution = await ctx.db.read(
+        execution = await ctx.db.read_point(
             lambda c: store.get_execution(c, who.workspace_id, execution_id)
         )
         return visible(who, execution)
     async with ctx.hub.execution_changes(execution_id) as changed:
-        execution = await ctx.db.read(
+        execution = await ctx.db.read_point(
             lambda c: store.get_execution(c, who.workspace_id, execution_id)
         )
         return await _wait_terminal(ctx, who, visible(who, execution), wait_seconds, changed)
@@ -229,7 +229,7 @@ async def get_by_client_id(
     ctx: Context, who: Principal, process: str, client_execution_id: str, wait_seconds: float = 0
 ) -> Execution:
     """The execution of `process` with this client execution id."""
-    execution = await ctx.db.read(
+    execution = await ctx.db.read_point(
         lambda c: store.get_by_client_id(c, who.workspace_id, process, client_execution_id)
     )
     return await _wait_terminal(ctx, who, visible(who, execution), wait_seconds)
