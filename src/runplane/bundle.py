@@ -123,6 +123,7 @@ def extract(zip_bytes: bytes, cache_root: Path, digest: str) -> Path:
         actual = _extract_into(zip_bytes, staging)
         if actual != digest:
             raise BundleError(f"bundle content hash is {actual}, expected {digest}")
+        _compile(staging)
         staging.chmod(EXECUTABLE_MODE)
         try:
             staging.rename(target)
@@ -134,6 +135,19 @@ def extract(zip_bytes: bytes, cache_root: Path, digest: str) -> Path:
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _compile(folder: Path) -> None:
+    """Compile the bundle's Python modules once, beside them (``__pycache__``).
+
+    The tree never changes once published, and executions may not be able to
+    write there (a read-only cache, ``PYTHONDONTWRITEBYTECODE``): without this,
+    every execution would compile every module it imports. A file that does not
+    compile is left as it is; importing it reports the error in that execution.
+    """
+    import compileall  # here: only extraction needs it, and the agent imports this module
+
+    compileall.compile_dir(folder, quiet=2, workers=1)
 
 
 def _walk(folder: Path) -> Iterator[tuple[str, Path]]:

@@ -4,6 +4,7 @@ import io
 import os
 import stat
 import struct
+import sys
 import threading
 import zipfile
 from pathlib import Path
@@ -109,6 +110,18 @@ def test_extract_keeps_content_and_executable_bits(tmp_path: Path) -> None:
     assert os.access(target / "run.sh", os.X_OK)
     assert not os.access(target / "bot.py", os.X_OK)
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [digest]  # no staging left
+
+
+def test_extract_compiles_the_modules_once(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path)
+    (folder / "broken.py").write_text("def (:\n")
+    data = pack_folder(folder)
+    target = extract(data, tmp_path / "cache", content_hash(data))
+    tag = sys.implementation.cache_tag
+    assert (target / "__pycache__" / f"bot.{tag}.pyc").is_file()
+    assert (target / "lib" / "__pycache__" / f"helpers.{tag}.pyc").is_file()
+    assert not (target / "__pycache__" / f"broken.{tag}.pyc").exists()  # left to its import
+    assert (target / "broken.py").read_text() == "def (:\n"
 
 
 def test_extract_reuses_an_existing_extraction(tmp_path: Path) -> None:
