@@ -4,7 +4,10 @@ runtime's death takes its executions' process groups with it."""
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -116,6 +119,58 @@ def test_remote_runtime_runs_executions_with_logs_and_shows_in_the_list(
 
         first_beat = listed(admin, "edge-1")["lastHeartbeatAt"]  # type: ignore[index]
         wait_until(lambda: listed(admin, "edge-1")["lastHeartbeatAt"] != first_beat)  # type: ignore[index]
+
+
+def test_the_runtime_process_keeps_only_what_running_needs(
+    start_server: ServerFactory, runtimes: Any
+) -> None:
+    """`runplane runtime` becomes runtime/main.py (same pid): no CLI libraries stay loaded,
+    and the token is neither on its command line nor in its environment."""
+    srv = start_server.start("--slots", "0")
+    with srv.client() as admin:
+        token = runtime_token(admin, "edge")
+        rt = runtimes(srv, token, "--environment", "production", "--name", "lean")
+        wait_until(lambda: listed(admin, "lean"), timeout=20)
+        proc = Path(f"/proc/{rt.proc.pid}")
+        argv = (proc / "cmdline").read_bytes().split(b"\0")
+        assert b"runplane.runtime.main" in argv, argv
+        assert token.encode() not in (proc / "cmdline").read_bytes()
+        assert token.encode() not in (proc / "environ").read_bytes()
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, runplane.runtime.main as m, runplane.runtime.remote, "
+            "runplane.runtime.http_gateway, runplane.runtime.warm; "
+            "print(' '.join(sorted({n.split('.')[0] for n in sys.modules})))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "httpx" in loaded
+    for heavy in ("typer", "rich", "pygments", "pydantic", "sqlalchemy", "fastapi", "click"):
+        assert heavy not in loaded, heavy
+
+
+def test_a_refused_runtime_token_is_reported_without_a_traceback(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    srv = start_server.start("--slots", "0")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNPLANE_")}
+    env["RUNPLANE_CONFIG"] = str(tmp_path / "no-config.toml")
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "runplane.cli.main", "runtime", "--server", srv.base,
+            "--token", "rp_not-a-real-token", "--environment", "production",
+            "--data-dir", str(tmp_path / "rt"),
+        ],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "Error: the server refused the runtime's token" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "rp_not-a-real-token" not in done.stderr + done.stdout
 
 
 def test_restarted_runtime_takes_over_its_registration(

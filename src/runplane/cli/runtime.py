@@ -10,19 +10,23 @@ import os
 import socket
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.text import Text
 
 from runplane.cli.output import emit_json, err, print_table, table, timestamp
 from runplane.cli.session import (
+    EXIT_FAILED,
     EXIT_USAGE,
     JsonOption,
     ServerOption,
     connect,
     reporting_errors,
 )
+
+RUNTIME_MODULE = "runplane.runtime.main"
+PIPE_CAPACITY_BYTES = 65536  # what Linux guarantees a pipe holds unread
 
 
 class Launcher(StrEnum):
@@ -111,12 +115,7 @@ def runtime(
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
 ) -> None:
     """Run a runtime that pulls work from a runplane server over HTTP."""
-    import asyncio
-
     from runplane.client import resolve
-    from runplane.runtime.http_gateway import HttpGateway
-    from runplane.runtime.remote import configure_logging, run_remote
-    from runplane.runtime.warm import create_launcher
     from runplane.settings import Settings, default_data_dir
 
     labels = _labels(label or [])
@@ -126,25 +125,53 @@ def runtime(
             err.print("Error: a runtime needs a token: --token or RUNPLANE_TOKEN", style="red")
             raise typer.Exit(EXIT_USAGE)
         settings = Settings()
-        drain = drain_timeout
-        if drain is None:
-            drain = settings.drain_timeout_seconds
-        configure_logging(log_level)
-        asyncio.run(
-            run_remote(
-                HttpGateway(resolved.server, resolved.token, labels=labels),
-                name=name or socket.gethostname(),
-                environment=environment,
-                slots=slots or os.cpu_count() or 1,
-                data_dir=data_dir or default_data_dir() / "runtime",
-                drain_timeout_seconds=drain,
-                launcher=create_launcher(
-                    launcher.value if launcher else settings.launcher,
-                    preload_max=settings.preload_max,
-                    preload_idle_seconds=settings.preload_idle_seconds,
-                ),
-            )
+    config = {
+        "server": resolved.server,
+        "token": resolved.token,
+        "labels": labels,
+        "name": name or socket.gethostname(),
+        "environment": environment,
+        "slots": slots or os.cpu_count() or 1,
+        "data_dir": str(data_dir or default_data_dir() / "runtime"),
+        "drain_timeout_seconds": (
+            settings.drain_timeout_seconds if drain_timeout is None else drain_timeout
+        ),
+        "launcher": launcher.value if launcher else settings.launcher,
+        "preload_max": settings.preload_max,
+        "preload_idle_seconds": settings.preload_idle_seconds,
+        "log_level": log_level,
+    }
+    _become_runtime(config)
+
+
+def _become_runtime(config: dict[str, object]) -> NoReturn:
+    """Replace this process (same pid) by the lean runtime process, runtime/main.py.
+
+    The configuration goes through a pipe, so the token is never on a command line.
+    """
+    import json
+    import sys
+
+    data = json.dumps(config).encode()
+    if len(data) >= PIPE_CAPACITY_BYTES:
+        err.print("Error: the runtime's options are too long (labels?)", style="red")
+        raise typer.Exit(EXIT_USAGE)
+    read_end, write_end = os.pipe()
+    try:
+        with os.fdopen(write_end, "wb") as stream:  # fits: written before anyone reads
+            stream.write(data)
+        os.set_inheritable(read_end, True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(  # noqa: S606 - the same program, leaner: no shell, no user input
+            sys.executable,
+            [sys.executable, "-m", RUNTIME_MODULE, "--config-fd", str(read_end)],
         )
+    except OSError as exc:
+        err.print(f"Error: cannot start the runtime: {exc}", style="red", markup=False)
+        raise typer.Exit(EXIT_FAILED) from None
+    finally:
+        os.close(read_end)  # reached only if exec failed
 
 
 @runtimes_app.command("list")

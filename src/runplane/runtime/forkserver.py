@@ -56,7 +56,6 @@ import selectors
 import signal
 import socket
 import sys
-import traceback
 
 from runplane.runtime import supervisor
 
@@ -220,6 +219,8 @@ def _zygote(request: dict[str, Any], fds: list[int]) -> Work | None:
 
         importlib.import_module(request["module"])
     except BaseException as exc:  # SystemExit and KeyboardInterrupt in a module too
+        import traceback  # here: every execution forked from us would carry it otherwise
+
         server.send(
             {
                 "error": f"{type(exc).__name__}: {exc}",
