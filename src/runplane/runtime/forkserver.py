@@ -50,12 +50,14 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import importlib  # with traceback: what an entry point's child imports, preloaded
 import json
 import os
 import selectors
 import signal
 import socket
 import sys
+import traceback
 
 from runplane.runtime import supervisor
 
@@ -215,12 +217,8 @@ def _zygote(request: dict[str, Any], fds: list[int]) -> Work | None:
     sys.path.insert(0, request["cwd"])
     server = Server(sock)
     try:
-        import importlib
-
         importlib.import_module(request["module"])
     except BaseException as exc:  # SystemExit and KeyboardInterrupt in a module too
-        import traceback  # here: every execution forked from us would carry it otherwise
-
         server.send(
             {
                 "error": f"{type(exc).__name__}: {exc}",
