@@ -97,7 +97,7 @@ def is_alive(pid: int) -> bool:
     """True while the process exists and is not a zombie (pid 1 may never reap it here)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, or reaped between open and read
         return False
     return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
