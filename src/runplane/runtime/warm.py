@@ -63,7 +63,6 @@ MAX_MESSAGE_BYTES = 64 * 1024
 MAX_FDS = 4
 SERVER_EXIT_SECONDS = 5.0
 LAUNCH_TRIES = 2  # a server that died mid-launch is replaced once, then the launch fails
-EXIT_STATUS_GRACE_SECONDS = 1.0  # after a pidfd says exited, for the server's wait status
 DEFAULT_PRELOAD_MAX = 8
 DEFAULT_PRELOAD_IDLE_SECONDS = 600.0
 
