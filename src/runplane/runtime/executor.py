@@ -276,6 +276,38 @@ def execution_variables(job: Job) -> dict[str, str]:
     }
 
 
+class LaunchError(Exception):
+    """A launch failure whose message the outcome reports under its own code."""
+
+    code = "LAUNCH_FAILED"
+
+
+async def start_execution(
+    job: Job,
+    log: LogSink,
+    launch: Callable[[ExecutionFiles], Awaitable[Supervisor]],
+    failures: tuple[type[Exception], ...],
+) -> RunningExecution:
+    """Prepare the job's files and launch it: what every launcher's ``start`` does.
+
+    A LaunchError, or one of ``failures`` (as "cannot launch: ..."), comes back as a
+    failed outcome rather than raised; anything else removes the files and is raised.
+    """
+    files: ExecutionFiles | None = None
+    try:
+        files = prepare(job)
+        supervisor = await launch(files)
+    except LaunchError as exc:
+        return RunningExecution(job, log, None, files, str(exc), error_code=exc.code)
+    except failures as exc:
+        return RunningExecution(job, log, None, files, f"cannot launch: {exc}")
+    except BaseException:
+        if files is not None:
+            shutil.rmtree(files.root, ignore_errors=True)
+        raise
+    return RunningExecution(job, log, supervisor, files, None)
+
+
 class SpawnLauncher:
     """Starts each execution under a fresh interpreter running the supervisor.
 
@@ -287,9 +319,8 @@ class SpawnLauncher:
 
     async def start(self, job: Job, log: LogSink) -> RunningExecution:
         """Launch the job; launch problems come back as a LAUNCH_FAILED outcome, not raised."""
-        files: ExecutionFiles | None = None
-        try:
-            files = prepare(job)
+
+        async def launch(files: ExecutionFiles) -> Supervisor:
             transport, protocol = await asyncio.get_running_loop().subprocess_exec(
                 _SupervisorProtocol,
                 sys.executable,
@@ -303,16 +334,12 @@ class SpawnLauncher:
                 cwd=job.bundle_dir,
                 env={**process_environment(), **execution_variables(job)},
             )
-        except (OSError, TypeError, ValueError) as exc:
-            return RunningExecution(job, log, None, files, f"cannot launch: {exc}")
-        except BaseException:
-            if files is not None:
-                shutil.rmtree(files.root, ignore_errors=True)
-            raise
-        # Written, never closed: the open pipe is the supervisor's proof that we live.
-        stdin = cast(asyncio.WriteTransport, transport.get_pipe_transport(0))
-        stdin.write(files.spec(job))
-        return RunningExecution(job, log, _SpawnedSupervisor(transport, protocol), files, None)
+            # Written, never closed: the open pipe is the supervisor's proof that we live.
+            stdin = cast(asyncio.WriteTransport, transport.get_pipe_transport(0))
+            stdin.write(files.spec(job))
+            return _SpawnedSupervisor(transport, protocol)
+
+        return await start_execution(job, log, launch, (OSError, TypeError, ValueError))
 
     async def warm_up(self) -> None:
         """Nothing to start ahead: each execution starts its own interpreter."""

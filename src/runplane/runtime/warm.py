@@ -36,7 +36,6 @@ import itertools
 import json
 import logging
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -48,12 +47,13 @@ from runplane.runtime.executor import (
     PIPE_BUFFER_BYTES,
     ExecutionFiles,
     Job,
+    LaunchError,
     LogSink,
     RunningExecution,
     SpawnLauncher,
     execution_variables,
-    prepare,
     process_environment,
+    start_execution,
 )
 
 log = logging.getLogger("runplane.runtime")
@@ -321,21 +321,11 @@ class WarmLauncher:
 
     async def start(self, job: Job, log_sink: LogSink) -> RunningExecution:
         """Launch the job; launch problems come back as a failed outcome, not raised."""
-        files: ExecutionFiles | None = None
-        try:
-            files = prepare(job)
-            supervisor = await self._launch(job, files, log_sink)
-        except _PreloadFailed as exc:
-            return RunningExecution(
-                job, log_sink, None, files, str(exc), error_code="PRELOAD_FAILED"
-            )
-        except (OSError, ServerLost, ValueError) as exc:
-            return RunningExecution(job, log_sink, None, files, f"cannot launch: {exc}")
-        except BaseException:
-            if files is not None:
-                shutil.rmtree(files.root, ignore_errors=True)
-            raise
-        return RunningExecution(job, log_sink, supervisor, files, None)
+
+        async def launch(files: ExecutionFiles) -> _ForkedSupervisor:
+            return await self._launch(job, files, log_sink)
+
+        return await start_execution(job, log_sink, launch, (OSError, ServerLost, ValueError))
 
     async def close(self) -> None:
         """Stop the fork server and every zygote (running executions go on to their end)."""
@@ -537,8 +527,10 @@ class WarmLauncher:
         return self._server_process.pid if self._server_process is not None else None
 
 
-class _PreloadFailed(Exception):
+class _PreloadFailed(LaunchError):
     """The process's module could not be imported in its zygote."""
+
+    code = "PRELOAD_FAILED"
 
 
 def _close_all(fds: Sequence[int]) -> None:
