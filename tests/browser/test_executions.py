@@ -202,7 +202,8 @@ def test_the_executions_list_shows_a_new_execution_and_follows_its_status(
     with page.expect_response(lambda r: "/api/v1/events" in r.url):  # the stream is open
         page.goto("/")
     reloads = Reloads(page)
-    execution_id = start_via_api(server, "slow", {"seconds": 2})
+    # Long enough that a loaded machine still shows the row while it runs (2 s was not).
+    execution_id = start_via_api(server, "slow", {"seconds": 6})
     badge = page.locator(f"#row-{execution_id} [data-status]")
     expect(badge).to_have_text("running")
     expect(badge).to_have_text("succeeded")
