@@ -64,6 +64,7 @@ LEASE_TTL_SECONDS = 3.0  # ServerFactory's
 SWEEP_SECONDS = 0.5  # ServerFactory's
 BOUND_SECONDS = TIMEOUT_SECONDS + LEASE_TTL_SECONDS + SWEEP_SECONDS  # docs/reliability.md
 SLACK_SECONDS = 1.5  # poll interval, millisecond timestamps, a request's latency
+ORPHAN_SECONDS = 1.0  # how long after its runtime's SIGKILL a forked child may still start
 MAX_SLEEP_MS = 400  # each attempt sleeps 0-400 ms, so kills land mid-execution
 SENDERS = 4
 STORM_EVERY = 25  # every 25th client execution id comes from 8 concurrent senders
@@ -455,7 +456,17 @@ def check_attempts(attempts: dict[str, dict[int, Attempt]], kills: list[Kill]) -
         for prev, nxt in itertools.pairwise(ordered):
             end = prev.stop
             if end is None:  # killed: its runtime's SIGKILL ends it (or self-fencing did)
-                end = min((t for t in kill_times[prev.runtime] if t >= prev.start), default=None)
+                # A kill recorded just before the start mark counts too: the supervisor
+                # ends its child when it sees the control pipe close, and a child forked
+                # as its runtime died can write its start mark in that moment.
+                end = min(
+                    (
+                        max(t, prev.start)
+                        for t in kill_times[prev.runtime]
+                        if t >= prev.start - ORPHAN_SECONDS
+                    ),
+                    default=None,
+                )
                 if nxt.runtime == prev.runtime and (end is None or end > nxt.start):
                     # Its own runtime, still alive, ended it (self-fencing while the
                     # server was away, or a lost lease) and then took the retry: no kill
@@ -465,7 +476,8 @@ def check_attempts(attempts: dict[str, dict[int, Attempt]], kills: list[Kill]) -
                 problems.append(
                     f"{execution}: attempt {nxt.attempt} on {nxt.runtime} started at "
                     f"{nxt.start:.3f}, attempt {prev.attempt} on {prev.runtime} ran "
-                    f"{prev.start:.3f}-{end}"
+                    f"{prev.start:.3f}-{end}; {prev.runtime} killed at "
+                    f"{[round(t, 3) for t in kill_times[prev.runtime] if abs(t - prev.start) < 30]}"
                 )
     return problems
 
@@ -869,10 +881,15 @@ def test_the_checker_finds_overlaps_double_starts_and_orphan_stops(tmp_path: Pat
         "start e7 2 rt-0 21 110.5 0 -",  # retried by rt-0, which found attempt 1 dead: fine
         "start e8 1 rt-0 22 107.5 0 -",  # fenced by rt-0 itself
         "start e8 2 rt-0 23 110.6 0 1:22",  # ...but attempt 1 was alive: found
+        "start e9 1 rt-2 24 120.3 0 -",  # started as rt-2 died at 120.0 (killed again at 140)
+        "start e9 2 rt-1 25 127.0 0 -",  # after the lease, found attempt 1 dead: fine
+        "start e10 1 rt-2 26 123.0 0 -",  # long after rt-2's kill at 120.0: not its end
+        "start e10 2 rt-1 27 127.5 0 -",  # ...and rt-2 was next killed at 140.0: found
     ]
     (tmp_path / "markers").write_text("\n".join(lines) + "\n")
     attempts, problems = read_markers(tmp_path / "markers")
     kills = [Kill("rt-0", 100.5, 0), Kill("rt-0", 106.5, 0), Kill("rt-0", 112.0, 0)]
+    kills += [Kill("rt-2", 120.0, 0), Kill("rt-2", 140.0, 0)]
     problems += check_attempts(attempts, kills)
     found = sorted(p.split(":")[0].split()[0] for p in problems)
-    assert found == ["e1", "e2", "e3", "e5", "e8", "stop"], problems
+    assert found == ["e1", "e10", "e2", "e3", "e5", "e8", "stop"], problems
