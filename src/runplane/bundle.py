@@ -31,7 +31,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
@@ -92,18 +92,38 @@ def content_hash(zip_bytes: bytes) -> str:
 
 def read_manifest_text(zip_bytes: bytes) -> str:
     """Return the text of ``runplane.toml`` at the archive root."""
-    with _open(zip_bytes) as archive:
+    text = read_texts(zip_bytes)(MANIFEST_NAME)
+    if text is None:
+        raise BundleError(f"bundle has no {MANIFEST_NAME} at its root")
+    return text
+
+
+def read_texts(zip_bytes: bytes) -> Callable[[str], str | None]:
+    """A reader of the archive's small text files by path (None: no such file).
+
+    The archive is checked once, here; each file read must be UTF-8 and at most
+    ``MAX_MANIFEST_BYTES``, or BundleError.
+    """
+    with _open(zip_bytes):
+        pass
+
+    def read(name: str) -> str | None:
+        with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
+            try:
+                info = archive.getinfo(name)
+            except KeyError:
+                return None
+            if info.is_dir():
+                return None
+            if info.file_size > MAX_MANIFEST_BYTES:
+                raise BundleError(f"{name} is larger than {MAX_MANIFEST_BYTES} bytes")
+            data = b"".join(_read_chunks(archive, info))
         try:
-            info = archive.getinfo(MANIFEST_NAME)
-        except KeyError:
-            raise BundleError(f"bundle has no {MANIFEST_NAME} at its root") from None
-        if info.file_size > MAX_MANIFEST_BYTES:
-            raise BundleError(f"{MANIFEST_NAME} is larger than {MAX_MANIFEST_BYTES} bytes")
-        data = b"".join(_read_chunks(archive, info))
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BundleError(f"{MANIFEST_NAME} is not valid UTF-8: {exc}") from exc
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BundleError(f"{name} is not valid UTF-8: {exc}") from exc
+
+    return read
 
 
 def extract(zip_bytes: bytes, cache_root: Path, digest: str) -> Path:

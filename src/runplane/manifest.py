@@ -7,6 +7,7 @@ entrypoint = "bot:main"     # a Python callable; or command = ["./run.sh"]
 timeout = "10m"
 retries = 0
 preload = false             # true: import the module once per runtime, fork each run from it
+dependencies = "requirements.txt"  # optional: the file declaring them (see dependencies.py)
 
 [parameters.invoice_id]
 type = "string"             # string | integer | number | boolean | object | array | secret
@@ -29,6 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from runplane.dependencies import Dependencies, DependencyError, Reader, read_dependencies
 from runplane.domain.errors import InvalidManifest
 from runplane.domain.params import Parameter, ParamType, json_type_name, matches, out_of_range
 
@@ -73,6 +75,7 @@ class _ProcessSection(_Strict):
     retries: int = Field(default=0, ge=0, le=MAX_RETRIES)
     description: str = ""
     preload: bool = False
+    dependencies: str | None = None
 
     @field_validator("name")
     @classmethod
@@ -128,6 +131,7 @@ class ProcessSpec:
     outputs: dict[str, dict[str, Any]]
     description: str = ""
     preload: bool = False  # import the entry point's module once per runtime; fork from it
+    dependencies: Dependencies | None = None  # installed into the version's own environment
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form stored with the version (secret defaults masked)."""
@@ -139,6 +143,7 @@ class ProcessSpec:
             "retries": self.retries,
             "description": self.description,
             "preload": self.preload,
+            "dependencies": None if self.dependencies is None else self.dependencies.to_dict(),
             "parameters": [p.to_dict() for p in self.parameters.values()],
             "outputs": [{"name": k, **v} for k, v in self.outputs.items()],
         }
@@ -161,6 +166,9 @@ class ProcessSpec:
             outputs=outputs,
             description=data.get("description", ""),
             preload=bool(data.get("preload", False)),
+            dependencies=(
+                Dependencies.from_dict(data["dependencies"]) if data.get("dependencies") else None
+            ),
         )
 
     def secret_defaults(self) -> dict[str, Any]:
@@ -195,8 +203,12 @@ def _validate(model: type[_Strict], data: Any, prefix: str, problems: list[dict[
         return None
 
 
-def parse_manifest(text: str) -> ProcessSpec:
-    """Parse and validate a runplane.toml; InvalidManifest lists every problem."""
+def parse_manifest(text: str, read: Reader | None = None) -> ProcessSpec:
+    """Parse and validate a runplane.toml; InvalidManifest lists every problem.
+
+    `read` gives the other files of the process folder: with it, the declared
+    dependencies are read (and checked) too; without it there are none.
+    """
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -271,8 +283,19 @@ def parse_manifest(text: str) -> ProcessSpec:
             outputs[oname] = {"type": o.type.value}
             if o.description:
                 outputs[oname]["description"] = o.description
+    dependencies = None
+    if read is not None:
+        try:
+            dependencies = read_dependencies(read, proc.dependencies if proc else None)
+        except DependencyError as exc:
+            problems.extend(exc.problems)
     if problems or proc is None:
-        names = ", ".join(p["name"] or MANIFEST_FILE for p in problems)
+        names = ", ".join(
+            (p["name"] or MANIFEST_FILE)
+            if p["file"] == MANIFEST_FILE
+            else f"{p['file']} {p['name']}".strip()
+            for p in problems
+        )
         raise InvalidManifest(
             f"{MANIFEST_FILE} has {len(problems)} problem(s): {names}.", problems=problems
         )
@@ -286,4 +309,5 @@ def parse_manifest(text: str) -> ProcessSpec:
         preload=proc.preload,
         parameters=params,
         outputs=outputs,
+        dependencies=dependencies,
     )

@@ -100,6 +100,7 @@ class Node:
                     preload_max=s.preload_max,
                     preload_idle_seconds=s.preload_idle_seconds,
                 ),
+                environments_max=s.environments_max,
             )
             self._tasks.append(asyncio.create_task(self.agent.run(), name="runtime"))
 

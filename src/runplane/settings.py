@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     preload_max: int = Field(default=8, ge=1)
     # a zygote unused for this long exits
     preload_idle_seconds: float = Field(default=600.0, gt=0)
+    # virtual environments of processes' dependencies a runtime keeps (least recently used out)
+    environments_max: int = Field(default=16, ge=1)
     max_wait_seconds: float = Field(default=60.0, gt=0)
     # how long GET /api/v1/events can resume after an event (Last-Event-ID); older: reset
     event_retention_seconds: float = Field(default=3600.0, gt=0)

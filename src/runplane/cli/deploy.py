@@ -92,7 +92,17 @@ def read_spec(folder: Path) -> ProcessSpec:
         raise InvalidManifest(f"{folder} has no {MANIFEST_FILE}: not a process folder.") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidManifest(f"Cannot read {path}: {exc}") from exc
-    return parse_manifest(text)
+
+    def read(name: str) -> str | None:
+        other = folder / name
+        if not other.is_file():
+            return None
+        try:
+            return other.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidManifest(f"Cannot read {other}: {exc}") from exc
+
+    return parse_manifest(text, read)
 
 
 def pack(folder: Path) -> bytes:

@@ -139,6 +139,7 @@ def runtime(
         "launcher": launcher.value if launcher else settings.launcher,
         "preload_max": settings.preload_max,
         "preload_idle_seconds": settings.preload_idle_seconds,
+        "environments_max": settings.environments_max,
         "log_level": log_level,
     }
     _become_runtime(config)

@@ -13,13 +13,20 @@ import asyncio
 import contextlib
 import logging
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 from runplane import bundle as bundles
+from runplane.dependencies import Dependencies
 from runplane.domain import errors
 from runplane.domain.model import Claim, Runtime
 from runplane.domain.states import Status
-from runplane.runtime.executor import Job, Outcome, SpawnLauncher
+from runplane.runtime.environments import (
+    DEFAULT_MAX_ENVIRONMENTS,
+    DependenciesFailed,
+    Environments,
+)
+from runplane.runtime.executor import Job, LogSink, Outcome, RunningExecution, SpawnLauncher
 from runplane.runtime.gateway import Gateway
 from runplane.runtime.warm import WarmLauncher
 
@@ -36,6 +43,7 @@ HANDED_BACK = "handed back"
 # process itself: by the time the server could give the execution to another
 # runtime (at the lease's expiry), this attempt is dead, so attempts never overlap.
 SELF_FENCE_FRACTION = 0.8
+CANCELLED = Outcome("cancelled", None, "CANCELLED", "execution was cancelled")
 
 
 def default_runtime_name(suffix: str = "embedded") -> str:
@@ -106,6 +114,7 @@ class Agent:
         data_dir: Path,
         heartbeat_interval_seconds: float,
         launcher: WarmLauncher | SpawnLauncher | None = None,
+        environments_max: int = DEFAULT_MAX_ENVIRONMENTS,
     ) -> None:
         self.gateway = gateway
         self.name = name
@@ -115,6 +124,12 @@ class Agent:
         self.work_root = data_dir / "work"
         self.heartbeat_interval = heartbeat_interval_seconds
         self.launcher = launcher or SpawnLauncher()
+        forget = (
+            self.launcher.forget_environment if isinstance(self.launcher, WarmLauncher) else None
+        )
+        self.environments = Environments(
+            data_dir / "environments", max_environments=environments_max, on_removed=forget
+        )
         self.runtime: Runtime | None = None
         self._free = asyncio.Semaphore(slots)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -287,8 +302,9 @@ class Agent:
             runtime=self.name,
             preload=bool(spec.get("preload")),
         )
+        deps = spec.get("dependencies")
         flusher = asyncio.create_task(logs.run())
-        running = await self.launcher.start(job, logs.add)
+        running = _Run(self, job, Dependencies.from_dict(deps) if deps else None, logs.add)
         lost = handed_back = False
         try:
             async with self.gateway.changes(claim.execution_id) as news:
@@ -371,3 +387,50 @@ class Agent:
             except Exception:
                 log.exception("report for %s failed (try %d)", claim.execution_id, attempt + 1)
                 await asyncio.sleep(0.5 * 2**attempt)
+
+
+class _Run:
+    """One attempt from its environment (built first when it needs one) to its outcome.
+
+    ``cancel()`` works at any point: while the environment is being built it gives
+    up waiting for it (the build goes on for whoever else needs it) and the
+    outcome is ``cancelled``; once launched, it cancels the execution.
+    """
+
+    def __init__(
+        self, agent: Agent, job: Job, deps: Dependencies | None, log_sink: LogSink
+    ) -> None:
+        self._agent = agent
+        self._running: RunningExecution | None = None
+        self._cancelled = False
+        self._task = asyncio.create_task(self._run(job, deps, log_sink))
+
+    async def _run(self, job: Job, deps: Dependencies | None, log_sink: LogSink) -> Outcome:
+        launcher = self._agent.launcher
+        if deps is None:
+            self._running = await launcher.start(job, log_sink)
+            return await self._running.wait()
+        try:
+            async with self._agent.environments.use(deps, log_sink) as environment:
+                self._running = await launcher.start(
+                    replace(job, environment=environment.root), log_sink
+                )
+                return await self._running.wait()
+        except DependenciesFailed as exc:
+            return Outcome("failed", None, exc.code, str(exc)[:4000])
+
+    def cancel(self) -> None:
+        if self._running is not None:
+            self._running.cancel()
+        elif not self._task.done():
+            self._cancelled = True
+            self._task.cancel()
+
+    async def wait(self) -> Outcome:
+        try:
+            return await asyncio.shield(self._task)
+        except asyncio.CancelledError:
+            if self._cancelled and self._task.cancelled():
+                return CANCELLED
+            self.cancel()
+            raise

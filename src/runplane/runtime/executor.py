@@ -110,6 +110,7 @@ class Job:
     work_root: Path  # a per-execution directory is created under it and removed afterwards
     runtime: str = ""  # the runtime's name, given to the process as RUNPLANE_RUNTIME
     preload: bool = False  # fork from a zygote that imported the entry point's module (warm.py)
+    environment: Path | None = None  # the version's virtual environment (environments.py)
 
 
 @dataclass(frozen=True)
@@ -267,6 +268,19 @@ def prepare(job: Job) -> ExecutionFiles:
     return files
 
 
+def interpreter(environment: Path | None) -> str:
+    """The Python an execution runs under: its virtual environment's, else the runtime's."""
+    return sys.executable if environment is None else str(environment / "bin" / "python")
+
+
+def environment_variables(environment: Path | None) -> dict[str, str]:
+    """What activating a virtual environment sets: ``VIRTUAL_ENV``, its ``bin`` first on PATH."""
+    if environment is None:
+        return {}
+    path = os.environ.get("PATH", os.defpath)
+    return {"VIRTUAL_ENV": str(environment), "PATH": f"{environment / 'bin'}{os.pathsep}{path}"}
+
+
 def execution_variables(job: Job) -> dict[str, str]:
     """Which run this is, for the process's environment."""
     return {
@@ -323,7 +337,7 @@ class SpawnLauncher:
         async def launch(files: ExecutionFiles) -> Supervisor:
             transport, protocol = await asyncio.get_running_loop().subprocess_exec(
                 _SupervisorProtocol,
-                sys.executable,
+                interpreter(job.environment),
                 "-u",
                 "-m",
                 SUPERVISOR_MODULE,
@@ -332,7 +346,11 @@ class SpawnLauncher:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 cwd=job.bundle_dir,
-                env={**process_environment(), **execution_variables(job)},
+                env={
+                    **process_environment(),
+                    **environment_variables(job.environment),
+                    **execution_variables(job),
+                },
             )
             # Written, never closed: the open pipe is the supervisor's proof that we live.
             stdin = cast(asyncio.WriteTransport, transport.get_pipe_transport(0))

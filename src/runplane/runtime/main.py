@@ -70,6 +70,7 @@ def run(config: dict[str, Any]) -> None:
                 preload_max=int(config["preload_max"]),
                 preload_idle_seconds=float(config["preload_idle_seconds"]),
             ),
+            environments_max=int(config.get("environments_max", 16)),
         )
     )
 

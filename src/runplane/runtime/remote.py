@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from runplane.runtime.agent import Agent
+from runplane.runtime.environments import DEFAULT_MAX_ENVIRONMENTS
 from runplane.runtime.executor import SpawnLauncher
 from runplane.runtime.http_gateway import HttpGateway
 from runplane.runtime.warm import WarmLauncher
@@ -47,6 +48,7 @@ async def run_remote(
     data_dir: Path,
     drain_timeout_seconds: float,
     launcher: WarmLauncher | SpawnLauncher | None = None,
+    environments_max: int = DEFAULT_MAX_ENVIRONMENTS,
 ) -> None:
     """Run an agent through `gateway` until SIGTERM/SIGINT, then drain. Raises when the
     runtime cannot register or stops on its own (e.g. its credential was refused)."""
@@ -58,6 +60,7 @@ async def run_remote(
         data_dir=data_dir,
         heartbeat_interval_seconds=FALLBACK_HEARTBEAT_SECONDS,
         launcher=launcher,
+        environments_max=environments_max,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

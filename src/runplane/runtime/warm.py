@@ -38,9 +38,9 @@ import logging
 import os
 import socket
 import subprocess
-import sys
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from runplane.runtime.executor import (
@@ -51,7 +51,9 @@ from runplane.runtime.executor import (
     LogSink,
     RunningExecution,
     SpawnLauncher,
+    environment_variables,
     execution_variables,
+    interpreter,
     process_environment,
     start_execution,
 )
@@ -295,6 +297,29 @@ class _Zygote:
         self.pid: int | None = None
 
 
+class _ServerSlot:
+    """The fork server of one interpreter: the runtime's, or a virtual environment's."""
+
+    def __init__(self, environment: Path | None) -> None:
+        self.environment = environment
+        self.channel: _Channel | None = None
+        self.process: asyncio.subprocess.Process | None = None
+        self.starting = asyncio.Lock()
+
+    async def close(self) -> None:
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+        if self.process is not None:
+            try:  # it exits at the EOF on its socket
+                await asyncio.wait_for(self.process.wait(), SERVER_EXIT_SECONDS)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.kill()
+                await self.process.wait()
+            self.process = None
+
+
 class WarmLauncher:
     """Forks each execution's supervisor from a warm fork server (or a process's zygote)."""
 
@@ -308,10 +333,8 @@ class WarmLauncher:
     ) -> None:
         self.preload_max = preload_max
         self.preload_idle_seconds = preload_idle_seconds
-        self._server: _Channel | None = None
-        self._server_process: asyncio.subprocess.Process | None = None
-        self._starting: asyncio.Lock | None = None
-        self._zygotes: OrderedDict[tuple[str, str], _Zygote] = OrderedDict()
+        self._servers: dict[Path | None, _ServerSlot] = {}
+        self._zygotes: OrderedDict[tuple[str, str, str], _Zygote] = OrderedDict()
         self._spawn = SpawnLauncher()
         self.servers_started = 0
 
@@ -332,17 +355,17 @@ class WarmLauncher:
         for zygote in self._zygotes.values():
             self._retire(zygote)
         self._zygotes.clear()
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        if self._server_process is not None:
-            try:  # it exits at the EOF on its socket
-                await asyncio.wait_for(self._server_process.wait(), SERVER_EXIT_SECONDS)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    self._server_process.kill()
-                await self._server_process.wait()
-            self._server_process = None
+        slots, self._servers = list(self._servers.values()), {}
+        for slot in slots:
+            await slot.close()
+
+    async def forget_environment(self, environment: Path) -> None:
+        """Stop the fork server and zygotes of a virtual environment that was removed."""
+        for key in [k for k in self._zygotes if k[0] == str(environment)]:
+            self._forget(key)
+        slot = self._servers.pop(environment, None)
+        if slot is not None:
+            await slot.close()
 
     async def _launch(
         self, job: Job, files: ExecutionFiles, log_sink: LogSink
@@ -393,23 +416,25 @@ class WarmLauncher:
     async def _channel_for(self, job: Job, log_sink: LogSink) -> _Channel:
         if job.preload and job.entrypoint:
             return await self._zygote(job, log_sink)
-        return await self._fork_server()
+        return await self._fork_server(job.environment)
 
-    async def _fork_server(self) -> _Channel:
-        if self._server is not None and self._server.alive:
-            return self._server
-        if self._starting is None:
-            self._starting = asyncio.Lock()
-        async with self._starting:
-            if self._server is not None and self._server.alive:
-                return self._server
-            if self._server is not None:
+    async def _fork_server(self, environment: Path | None = None) -> _Channel:
+        """The fork server of the environment's interpreter, started if need be."""
+        slot = self._servers.get(environment)
+        if slot is None:
+            slot = self._servers[environment] = _ServerSlot(environment)
+        if slot.channel is not None and slot.channel.alive:
+            return slot.channel
+        async with slot.starting:
+            if slot.channel is not None and slot.channel.alive:
+                return slot.channel
+            if slot.channel is not None:
                 log.warning("the fork server ended; starting another")
-                self._server.close()
+                slot.channel.close()
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             try:
-                self._server_process = await asyncio.create_subprocess_exec(
-                    sys.executable,
+                slot.process = await asyncio.create_subprocess_exec(
+                    interpreter(environment),
                     "-P",  # the server's working directory is no import path of the robot's
                     "-u",
                     "-m",
@@ -418,7 +443,7 @@ class WarmLauncher:
                     pass_fds=(theirs.fileno(),),
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,
-                    env=process_environment(),
+                    env={**process_environment(), **environment_variables(environment)},
                 )
             except BaseException:
                 ours.close()
@@ -426,13 +451,14 @@ class WarmLauncher:
             finally:
                 theirs.close()
             self.servers_started += 1
-            self._server = _Channel(ours, "fork server")
-            return self._server
+            name = "fork server" if environment is None else f"fork server of {environment.name}"
+            slot.channel = _Channel(ours, name)
+            return slot.channel
 
     async def _zygote(self, job: Job, log_sink: LogSink) -> _Channel:
         assert job.entrypoint is not None
         module = job.entrypoint.partition(":")[0]
-        key = (str(job.bundle_dir), module)
+        key = (str(job.environment or ""), str(job.bundle_dir), module)
         zygote = self._zygotes.get(key)
         if zygote is not None and zygote.ready.done() and not zygote.channel.alive:
             self._forget(key)  # it ended (or was killed): start another
@@ -477,7 +503,7 @@ class WarmLauncher:
         message: dict[str, Any] = {}
         try:
             try:
-                server = await self._fork_server()
+                server = await self._fork_server(job.environment)
                 answer, fds = await server.request(request, [theirs.fileno()])
             finally:
                 theirs.close()
@@ -501,11 +527,11 @@ class WarmLauncher:
         zygote.ready.set_result(str(message.get("traceback") or zygote.error + "\n"))
         channel.close()
 
-    def _idle(self, key: tuple[str, str], zygote: _Zygote) -> None:
+    def _idle(self, key: tuple[str, str, str], zygote: _Zygote) -> None:
         if self._zygotes.get(key) is zygote:
             self._forget(key)
 
-    def _forget(self, key: tuple[str, str]) -> None:
+    def _forget(self, key: tuple[str, str, str]) -> None:
         zygote = self._zygotes.pop(key, None)
         if zygote is not None:
             self._retire(zygote)
@@ -523,8 +549,9 @@ class WarmLauncher:
 
     @property
     def server_pid(self) -> int | None:
-        """The fork server's pid, while it runs."""
-        return self._server_process.pid if self._server_process is not None else None
+        """The (runtime's own) fork server's pid, while it runs."""
+        slot = self._servers.get(None)
+        return slot.process.pid if slot is not None and slot.process is not None else None
 
 
 class _PreloadFailed(LaunchError):

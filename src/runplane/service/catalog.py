@@ -24,9 +24,9 @@ async def upload_version(
     try:
         text = bundles.read_manifest_text(data)
         digest = bundles.content_hash(data)
+        spec = parse_manifest(text, bundles.read_texts(data))
     except bundles.BundleError as exc:
         raise errors.InvalidBundle(str(exc)) from exc
-    spec = parse_manifest(text)
     if spec.name != process_name:
         raise errors.InvalidManifest(
             f"{MANIFEST_FILE} names process {spec.name!r}, but it was uploaded as "
