@@ -213,3 +213,57 @@ def test_pip_settings_become_uv_settings_unless_uv_has_its_own(tmp_path: Path) -
     assert settings["UV_INDEX_URL"] == "https://env.example/simple"
     assert "UV_FIND_LINKS" not in settings and settings["UV_NO_INDEX"] == "1"
     assert pip_settings({**base, "PIP_CONFIG_FILE": "/dev/null"}) == {}
+
+
+def other_python() -> str | None:
+    """An installed interpreter of another minor version than the runtime's, if any."""
+    import glob
+    import shutil
+    import sys
+
+    mine = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for version in ("3.10", "3.12", "3.13"):
+        if version == mine:
+            continue
+        pyenv = sorted(glob.glob(str(Path.home() / f".pyenv/versions/{version}.*/bin/python3")))
+        for candidate in [shutil.which(f"python{version}"), *pyenv]:
+            if candidate is None:
+                continue
+            done = subprocess.run([candidate, "-c", "pass"], capture_output=True, timeout=30)
+            if done.returncode == 0:
+                return candidate
+    return None
+
+
+@pytest.mark.parametrize("launcher_name", ["spawn", "warm"])
+def test_an_environment_of_another_python_runs_the_supervisor_there(
+    tmp_path: Path, wheels: Path, launcher_name: str
+) -> None:
+    python = other_python()
+    if python is None:
+        pytest.skip("no Python of another minor version is installed on this machine")
+    bundle = make_process(
+        tmp_path,
+        {"bot.py": "import sys\ndef main():\n    return {'version': list(sys.version_info[:2])}\n"},
+    )
+    deps = Dependencies("conda.yaml", (f"{PROBE}==1.0",), python=python)
+    envs = Environments(tmp_path / "environments")
+
+    async def main() -> dict[str, object] | None:
+        log = Log()
+        async with envs.use(deps, log) as environment:
+            job = replace(
+                make_job(tmp_path, bundle, entrypoint="bot:main"), environment=environment.root
+            )
+            async with launched(launcher_name) as launcher:
+                outcome = await (await launcher.start(job, log)).wait()
+            assert outcome.status == "succeeded", (outcome, log.text)
+            return outcome.result
+
+    said = subprocess.run(
+        [python, "-c", "import sys; print(sys.version_info[0], sys.version_info[1])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert asyncio.run(main()) == {"version": [int(said[0]), int(said[1])]}

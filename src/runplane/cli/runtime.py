@@ -112,6 +112,14 @@ def runtime(
             show_default="$RUNPLANE_LAUNCHER, else warm",
         ),
     ] = None,
+    prepare: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="PROCESS",
+            help="Before taking work, build the environments of these processes' deployed "
+            "versions (their declared dependencies); repeatable, or comma-separated.",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
 ) -> None:
     """Run a runtime that pulls work from a runplane server over HTTP."""
@@ -140,6 +148,7 @@ def runtime(
         "preload_max": settings.preload_max,
         "preload_idle_seconds": settings.preload_idle_seconds,
         "environments_max": settings.environments_max,
+        "prepare": [n.strip() for v in prepare or [] for n in v.split(",") if n.strip()],
         "log_level": log_level,
     }
     _become_runtime(config)

@@ -115,6 +115,7 @@ class Agent:
         heartbeat_interval_seconds: float,
         launcher: WarmLauncher | SpawnLauncher | None = None,
         environments_max: int = DEFAULT_MAX_ENVIRONMENTS,
+        prepare: list[str] | None = None,
     ) -> None:
         self.gateway = gateway
         self.name = name
@@ -131,6 +132,7 @@ class Agent:
             data_dir / "environments", max_environments=environments_max, on_removed=forget
         )
         self.runtime: Runtime | None = None
+        self.prepare = list(prepare or [])  # processes whose environments to build first
         self._free = asyncio.Semaphore(slots)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
@@ -148,12 +150,38 @@ class Agent:
         self.runtime = await self.gateway.register(self.name, self.environment, self.slots)
         if self.gateway.heartbeat_interval_seconds:
             self.heartbeat_interval = self.gateway.heartbeat_interval_seconds
-        log.info("runtime %s online with %d slot(s)", self.name, self.slots)
         beat = asyncio.create_task(self._beat(), name="runtime-heartbeat")
         try:
+            if self.prepare:
+                await self._prepare()
+            log.info("runtime %s online with %d slot(s)", self.name, self.slots)
             await self._claim_loop()
         finally:
             beat.cancel()
+
+    async def _prepare(self) -> None:
+        """Build the environments of the `prepare` processes' deployed versions now, before
+        any work is claimed; PrepareFailed if one cannot be built."""
+        assert self.runtime is not None
+        items = await self.gateway.dependencies(self.runtime, self.prepare)
+
+        async def say(text: str) -> None:
+            for line in text.splitlines():
+                log.info("  %s", line)
+
+        for item in items:
+            what = f"{item['process']} version {item['version']}"
+            if not item["dependencies"]:
+                log.info("%s declares no dependencies: nothing to prepare", what)
+                continue
+            log.info("preparing the environment of %s", what)
+            try:
+                environment = await self.environments.prepare(
+                    Dependencies.from_dict(item["dependencies"]), say
+                )
+            except DependenciesFailed as exc:
+                raise PrepareFailed(f"cannot prepare {what}: {exc}") from exc
+            log.info("%s: environment %s is ready", what, environment.root)
 
     async def _beat(self) -> None:
         """Keep the registration's last heartbeat fresh while the agent runs."""
@@ -387,6 +415,13 @@ class Agent:
             except Exception:
                 log.exception("report for %s failed (try %d)", claim.execution_id, attempt + 1)
                 await asyncio.sleep(0.5 * 2**attempt)
+
+
+class PrepareFailed(errors.RunplaneError):
+    """An environment asked for with ``--prepare`` could not be built."""
+
+    status = 422
+    code = "dependencies_failed"
 
 
 class _Run:

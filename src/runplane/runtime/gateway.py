@@ -50,6 +50,10 @@ class Gateway(Protocol):
 
     async def fetch_bundle(self, version_id: str) -> tuple[str, bytes]: ...
 
+    async def dependencies(self, runtime: Runtime, processes: list[str]) -> list[dict[str, Any]]:
+        """The declared dependencies of these processes' deployed versions."""
+        ...
+
     async def touch(self, runtime: Runtime, state: str) -> None: ...
 
     def changes(self, execution_id: str) -> contextlib.AbstractAsyncContextManager[asyncio.Event]:

@@ -182,6 +182,12 @@ class HttpGateway:
         response = await self._request("GET", f"/versions/{version_id}/bundle")
         return response.headers[CONTENT_HASH_HEADER], response.content
 
+    async def dependencies(self, runtime: Runtime, processes: list[str]) -> list[dict[str, Any]]:
+        doc = await self._json(
+            "GET", f"/runtimes/{runtime.id}/dependencies", params={"process": processes}
+        )
+        return list(doc["items"])
+
     async def touch(self, runtime: Runtime, state: str) -> None:
         await self._request("POST", f"/runtimes/{runtime.id}/heartbeat", json={"state": state})
 

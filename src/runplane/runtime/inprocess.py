@@ -63,6 +63,9 @@ class InProcessGateway:
     async def fetch_bundle(self, version_id: str) -> tuple[str, bytes]:
         return await leases.fetch_bundle(self.ctx, version_id)
 
+    async def dependencies(self, runtime: Runtime, processes: list[str]) -> list[dict[str, Any]]:
+        return await leases.deployed_dependencies(self.ctx, runtime.id, processes)
+
     async def touch(self, runtime: Runtime, state: str) -> None:
         await leases.touch_runtime(self.ctx, runtime.id, state)
 

@@ -71,6 +71,7 @@ def run(config: dict[str, Any]) -> None:
                 preload_idle_seconds=float(config["preload_idle_seconds"]),
             ),
             environments_max=int(config.get("environments_max", 16)),
+            prepare=[str(name) for name in config.get("prepare", [])],
         )
     )
 

@@ -49,6 +49,7 @@ async def run_remote(
     drain_timeout_seconds: float,
     launcher: WarmLauncher | SpawnLauncher | None = None,
     environments_max: int = DEFAULT_MAX_ENVIRONMENTS,
+    prepare: list[str] | None = None,
 ) -> None:
     """Run an agent through `gateway` until SIGTERM/SIGINT, then drain. Raises when the
     runtime cannot register or stops on its own (e.g. its credential was refused)."""
@@ -61,6 +62,7 @@ async def run_remote(
         heartbeat_interval_seconds=FALLBACK_HEARTBEAT_SECONDS,
         launcher=launcher,
         environments_max=environments_max,
+        prepare=prepare,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -38,6 +38,7 @@ import logging
 import os
 import socket
 import subprocess
+import sys
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -433,9 +434,13 @@ class WarmLauncher:
                 slot.channel.close()
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             try:
+                # The server's working directory must be no import path of the robot's:
+                # -P says so from Python 3.11; before it, the environment's own root
+                # (which holds no module) is that directory.
+                safe = ["-P"] if _supports_safe_path(environment) else []
                 slot.process = await asyncio.create_subprocess_exec(
                     interpreter(environment),
-                    "-P",  # the server's working directory is no import path of the robot's
+                    *safe,
                     "-u",
                     "-m",
                     FORKSERVER_MODULE,
@@ -444,6 +449,7 @@ class WarmLauncher:
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,
                     env={**process_environment(), **environment_variables(environment)},
+                    cwd=None if safe else environment,
                 )
             except BaseException:
                 ours.close()
@@ -558,6 +564,23 @@ class _PreloadFailed(LaunchError):
     """The process's module could not be imported in its zygote."""
 
     code = "PRELOAD_FAILED"
+
+
+def _supports_safe_path(environment: Path | None) -> bool:
+    """Whether the environment's Python (3.11 and newer) has ``-P``."""
+    if environment is None:
+        return sys.version_info >= (3, 11)
+    try:
+        config = (environment / "pyvenv.cfg").read_text(encoding="utf-8")
+    except OSError:
+        return True
+    for line in config.splitlines():
+        name, _, value = line.partition("=")
+        if name.strip() in ("version_info", "version"):
+            parts = value.strip().split(".")
+            with contextlib.suppress(ValueError, IndexError):
+                return (int(parts[0]), int(parts[1])) >= (3, 11)
+    return True
 
 
 def _close_all(fds: Sequence[int]) -> None:

@@ -287,6 +287,39 @@ async def fetch_bundle(
     return await ctx.db.read(lambda c: catalog_store.get_bundle(c, version_id, ws_id))
 
 
+async def deployed_dependencies(
+    ctx: Context, runtime_id: str, names: list[str] | None, who: Principal | None = None
+) -> list[dict[str, Any]]:
+    """The dependencies of the versions of `names` (None: of every process) deployed where
+    the runtime runs work (``runplane runtime --prepare``); NotFound names each process
+    not deployed there."""
+    if who is not None:
+        who.require(Scope.RUNTIME)
+        runtime = await _remote_runtime(ctx, who, runtime_id)
+    else:
+        runtime = await ctx.db.read(
+            lambda c: runtime_store.get_runtime(c, ctx.workspace_id, runtime_id)
+        )
+    ws_id = runtime.workspace_id
+
+    env_id = runtime.environment_id  # None: the embedded runtime, every environment
+    found, missing = await ctx.db.read(
+        lambda c: catalog_store.deployed_specs(c, ws_id, env_id, names)
+    )
+    if missing:
+        raise errors.NotFound(
+            f"Not deployed to this runtime's environment: {', '.join(missing)}.",
+            problems=[
+                {"name": name, "code": "not_deployed", "detail": "no deployment here"}
+                for name in missing
+            ],
+        )
+    return [
+        {"process": name, "version": number, "dependencies": spec.get("dependencies")}
+        for name, number, spec in found
+    ]
+
+
 async def sweep(ctx: Context) -> list[tuple[str, Status]]:
     """End expired leases: retry, cancel or fail with RUNTIME_LOST. Returns what changed."""
     return await ctx.db.write(

@@ -380,6 +380,29 @@ def list_deployments(
     return [_deployment(r) for r in rows]
 
 
+def deployed_specs(
+    conn: Connection, ws_id: str, environment_id: str | None, names: list[str] | None
+) -> tuple[list[tuple[str, int, dict[str, Any]]], list[str]]:
+    """(process, version number, spec) of each version of `names` (None: of every
+    process) deployed to the environment (None: to any), and the names deployed
+    nowhere there."""
+    deployed: dict[str, set[int]] = {}
+    for d in list_deployments(conn, ws_id, environment_id=environment_id):
+        deployed.setdefault(d.process_name, set()).add(d.version_number)
+    if names is None:
+        names = sorted(deployed)
+    found: list[tuple[str, int, dict[str, Any]]] = []
+    missing: list[str] = []
+    for name in dict.fromkeys(names):
+        if name not in deployed:
+            missing.append(name)
+            continue
+        process = get_process(conn, ws_id, name)
+        for number in sorted(deployed[name]):
+            found.append((name, number, get_version(conn, process.id, number).spec))
+    return found, missing
+
+
 # Built once: a statement object memoizes its cache key, so the hot path
 # (every trigger) skips SQLAlchemy's statement construction and key generation.
 _TRIGGER_TARGET = (

@@ -112,6 +112,7 @@ def version(v: Version) -> dict[str, Any]:
         "retries": spec["retries"],
         "description": spec.get("description", ""),
         "preload": bool(spec.get("preload", False)),
+        "dependencies": spec.get("dependencies"),
         "parameters": spec["parameters"],
         "outputs": spec["outputs"],
     }

@@ -8,7 +8,7 @@ workspace and environment only. A stale fencing token is 409 `stale_lease`.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -173,6 +173,20 @@ async def lease_release(execution_id: str, body: LeaseBody, ctx: Ctx, who: Who) 
     once when retries remain, else failed with RUNTIME_LOST; answers the new status."""
     status = await leases.release(ctx, execution_id, body.leaseToken, who=who)
     return JSON({"status": status.value})
+
+
+@router.get("/runtimes/{runtime_id}/dependencies")
+async def runtime_dependencies(
+    runtime_id: str,
+    ctx: Ctx,
+    who: Who,
+    process: Annotated[list[str] | None, Query(max_length=100)] = None,
+) -> Response:
+    """The declared dependencies of these processes' versions (no `process`: every one)
+    deployed to the runtime's environment, so it can build their environments ahead
+    (`runplane runtime --prepare`)."""
+    items = await leases.deployed_dependencies(ctx, runtime_id, process, who=who)
+    return JSON({"items": items})
 
 
 @router.get(
