@@ -15,6 +15,13 @@ required = true
 
 [outputs.total]
 type = "number"
+
+[[schedules]]               # optional: timetables each deployment starts with
+name = "weekday-mornings"
+cron = "0 8 * * 1-5"
+timezone = "Europe/Berlin"  # default UTC
+missed = "skip"             # or "last": run the latest due time missed while down
+inputs = { invoice_id = "all" }
 ```
 
 Used by the CLI (to refuse a bad folder before uploading it) and by the server
@@ -32,7 +39,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from runplane.dependencies import Dependencies, DependencyError, Reader, read_dependencies
 from runplane.domain.errors import InvalidManifest
-from runplane.domain.params import Parameter, ParamType, json_type_name, matches, out_of_range
+from runplane.domain.params import (
+    Parameter,
+    ParamType,
+    check_values,
+    json_type_name,
+    matches,
+    out_of_range,
+)
+from runplane.domain.schedules import NAME_RE as SCHEDULE_NAME_RE
+from runplane.domain.schedules import check_cron, check_timezone
 
 MANIFEST_FILE = "runplane.toml"
 DEFAULT_TIMEOUT_SECONDS = 3600.0
@@ -113,6 +129,43 @@ class _ParameterSection(_Strict):
     description: str = ""
 
 
+class _ScheduleSection(_Strict):
+    name: str
+    cron: str
+    timezone: str = "UTC"
+    missed: str = "skip"
+    enabled: bool = True
+    inputs: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not SCHEDULE_NAME_RE.match(v):
+            raise ValueError("must be 1-100 letters, digits, '.', '_' or '-'")
+        return v
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        if (why := check_cron(v)) is not None:
+            raise ValueError(why)
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        if (why := check_timezone(v)) is not None:
+            raise ValueError(why)
+        return v
+
+    @field_validator("missed")
+    @classmethod
+    def _missed(cls, v: str) -> str:
+        if v not in ("skip", "last"):
+            raise ValueError("must be 'skip' or 'last'")
+        return v
+
+
 class _OutputSection(_Strict):
     type: ParamType = Field(strict=False)
     description: str = ""
@@ -132,6 +185,7 @@ class ProcessSpec:
     description: str = ""
     preload: bool = False  # import the entry point's module once per runtime; fork from it
     dependencies: Dependencies | None = None  # installed into the version's own environment
+    schedules: tuple[dict[str, Any], ...] = ()  # [[schedules]]: created at each deployment
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form stored with the version (secret defaults masked)."""
@@ -144,6 +198,7 @@ class ProcessSpec:
             "description": self.description,
             "preload": self.preload,
             "dependencies": None if self.dependencies is None else self.dependencies.to_dict(),
+            "schedules": list(self.schedules),
             "parameters": [p.to_dict() for p in self.parameters.values()],
             "outputs": [{"name": k, **v} for k, v in self.outputs.items()],
         }
@@ -169,6 +224,7 @@ class ProcessSpec:
             dependencies=(
                 Dependencies.from_dict(data["dependencies"]) if data.get("dependencies") else None
             ),
+            schedules=tuple(data.get("schedules") or ()),
         )
 
     def secret_defaults(self) -> dict[str, Any]:
@@ -217,7 +273,7 @@ def parse_manifest(text: str, read: Reader | None = None) -> ProcessSpec:
             problems=[_problem("", str(exc), "toml_syntax")],
         ) from exc
     problems: list[dict[str, Any]] = []
-    for key in sorted(set(raw) - {"process", "parameters", "outputs"}):
+    for key in sorted(set(raw) - {"process", "parameters", "outputs", "schedules"}):
         problems.append(_problem(key, "unknown key", "unknown_key"))
     if "process" not in raw:
         problems.append(_problem("process", "required table [process] is missing", "missing_key"))
@@ -283,6 +339,25 @@ def parse_manifest(text: str, read: Reader | None = None) -> ProcessSpec:
             outputs[oname] = {"type": o.type.value}
             if o.description:
                 outputs[oname]["description"] = o.description
+    schedules: list[dict[str, Any]] = []
+    raw_schedules = raw.get("schedules", [])
+    if not isinstance(raw_schedules, list):
+        problems.append(_problem("schedules", "must be an array of tables", "wrong_type"))
+        raw_schedules = []
+    seen: set[str] = set()
+    for i, sdata in enumerate(raw_schedules):
+        key = f"schedules[{i}]"
+        sched = _validate(_ScheduleSection, sdata, key, problems)
+        if sched is None:
+            continue
+        if sched.name in seen:
+            problems.append(_problem(f"{key}.name", "another schedule has this name"))
+        seen.add(sched.name)
+        for problem in check_values(params, sched.inputs):
+            problems.append(
+                _problem(f"{key}.inputs.{problem['name']}", problem["detail"], problem["code"])
+            )
+        schedules.append(sched.model_dump())
     dependencies = None
     if read is not None:
         try:
@@ -310,4 +385,5 @@ def parse_manifest(text: str, read: Reader | None = None) -> ProcessSpec:
         parameters=params,
         outputs=outputs,
         dependencies=dependencies,
+        schedules=tuple(schedules),
     )

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 
 from runplane import demo
 from runplane.runtime.agent import Agent, default_runtime_name
 from runplane.runtime.inprocess import InProcessGateway
 from runplane.runtime.warm import create_launcher
-from runplane.service import credentials, events, leases, users
+from runplane.service import credentials, events, leases, schedules, users
 from runplane.service.context import Context
 from runplane.service.hub import Hub
 from runplane.service.limits import FailureLimiter
@@ -87,6 +88,7 @@ class Node:
                 await demo.install(ctx)
                 self.demo_ready = await demo.is_deployed(ctx)
         self._tasks.append(asyncio.create_task(self._sweep_forever(), name="sweeper"))
+        self._tasks.append(asyncio.create_task(self._schedule_forever(), name="scheduler"))
         if s.slots > 0:
             self.agent = Agent(
                 InProcessGateway(ctx),
@@ -124,6 +126,23 @@ class Node:
         if self._ctx is not None:
             await self._ctx.db.close()
             self._ctx = None
+
+    async def _schedule_forever(self) -> None:
+        """Start what schedules make due: a cheap read each interval, a look when due."""
+        interval = self.settings.schedule_interval_seconds
+        while True:
+            try:
+                earliest = await schedules.earliest_due(self.ctx)
+                # PostgreSQL's clock decides in the look; this only avoids idle writes.
+                if earliest is not None and earliest <= self.ctx.clock() + timedelta(
+                    seconds=interval
+                ):
+                    started = await schedules.fire_due(self.ctx)
+                    if started:
+                        log.info("schedules started %d execution(s)", len(started))
+            except Exception:
+                log.exception("looking for due schedules failed")
+            await asyncio.sleep(interval)
 
     async def _sweep_forever(self) -> None:
         while True:

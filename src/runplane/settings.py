@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     demo: bool = True
     lease_ttl_seconds: float = Field(default=30.0, gt=0, le=30.0 * 60)
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
+    # how often each replica looks for schedules that are due
+    schedule_interval_seconds: float = Field(default=1.0, gt=0, le=30)
     drain_timeout_seconds: float = Field(default=10.0, ge=0)
     # how runtimes start executions: "warm" forks each from a fork server started once
     # (falls back to spawn where fork or pidfds are missing), "spawn" starts a fresh

@@ -10,6 +10,7 @@ from runplane.domain.auth import Principal, Scope
 from runplane.domain.model import Deployment, Environment, Process, Version
 from runplane.domain.params import check_values, coerce_integers, out_of_range, split_secrets
 from runplane.manifest import MANIFEST_FILE, ProcessSpec, parse_manifest
+from runplane.service import schedules
 from runplane.service.context import Context
 from runplane.store import catalog as store
 from runplane.store.database import Tx
@@ -94,9 +95,15 @@ async def deploy(
                 "parameters.",
                 problems=problems,
             )
-        return store.put_deployment(
+        before = store.list_deployments(tx.conn, who.workspace_id, process.id, env.id)
+        deployed = store.put_deployment(
             tx, process, env, ver, public, secret, invokable, concurrency_limit, now
         )
+        if not before or before[0].version_id != ver.id:
+            # A version's [[schedules]] are created when it is deployed (not on every
+            # redeploy of it, so that one deleted through the API stays deleted).
+            schedules.declare_op(tx, ctx, who.workspace_id, process.id, env.id)
+        return deployed
 
     return await ctx.db.write(op)
 

@@ -310,6 +310,35 @@ work_item_files = Table(
     Index("ix_work_item_files_work_item_id", "work_item_id"),
 )
 
+# Schedules: a deployment's executions started on a timetable (domain/schedules.py).
+# `next_due_at` is the next due instant not yet looked at; a look at a due schedule
+# starts its executions and moves it on in one transaction.
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("workspace_id", ID, ForeignKey("workspaces.id"), nullable=False),
+    Column("process_id", ID, ForeignKey("processes.id"), nullable=False),
+    Column("environment_id", ID, ForeignKey("environments.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("cron", String(200), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("input_arguments", JSON, nullable=False),  # secret ones masked
+    Column("secret_arguments", SealedJSON, nullable=False),
+    Column("missed", String(10), nullable=False),  # skip | last
+    Column("enabled", Boolean, nullable=False),
+    Column("source", String(10), nullable=False),  # api | manifest (declared in runplane.toml)
+    Column("next_due_at", UTCDateTime, nullable=True),  # null: paused, or never due again
+    Column("last_due_at", UTCDateTime, nullable=True),
+    Column("last_execution_id", ID, nullable=True),
+    Column("last_error", Text, nullable=True),  # why the last due time started nothing
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("process_id", "environment_id", "name"),
+    Index("ix_schedules_next_due_at", "next_due_at"),
+    Index("ix_schedules_workspace_id", "workspace_id"),
+)
+
 # People who sign in to the web console. A name is unique in the installation;
 # a user's rights are a role per workspace (domain.users.Role).
 users = Table(
