@@ -28,7 +28,16 @@ from typing import Annotated
 import typer
 
 from runplane import __version__
-from runplane.cli import apps, executions, process_secrets, processes, tokens, users, workspaces
+from runplane.cli import (
+    apps,
+    executions,
+    process_secrets,
+    processes,
+    schedules,
+    tokens,
+    users,
+    workspaces,
+)
 from runplane.cli.deploy import deploy
 from runplane.cli.login import login, logout
 from runplane.cli.run import run
@@ -55,6 +64,7 @@ app.command()(logout)
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(apps.app, name="apps")
 app.add_typer(process_secrets.app, name="secrets")
+app.add_typer(schedules.app, name="schedules")
 app.add_typer(users.app, name="users")
 app.add_typer(workspaces.workspaces_app, name="workspaces")
 app.add_typer(workspaces.environments_app, name="environments")

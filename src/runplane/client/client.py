@@ -39,6 +39,7 @@ from runplane.client.models import (
     ProcessSecret,
     ProcessSummary,
     RuntimeInfo,
+    Schedule,
     User,
     Version,
     Workspace,
@@ -337,6 +338,30 @@ class Client:
     def list_process_secrets(self) -> list[ProcessSecret]:
         """The processes that have a secret (never the secrets)."""
         return cast(list[ProcessSecret], self._json("GET", "/secrets")["items"])
+
+    # -- schedules -----------------------------------------------------------------
+
+    def create_schedule(self, process: str, environment: str, body: dict[str, Any]) -> Schedule:
+        """A new schedule of a deployment: `{name, cron, timezone?, inputArguments?, missed?,
+        enabled?}`."""
+        path = f"/processes/{_seg(process)}/deployments/{_seg(environment)}/schedules"
+        return cast(Schedule, self._json("POST", path, json=body))
+
+    def list_schedules(self, process: str | None = None) -> list[Schedule]:
+        """Every schedule (of one process), with its next due times."""
+        params = {"process": process} if process else {}
+        return cast(list[Schedule], self._json("GET", "/schedules", params=params)["items"])
+
+    def get_schedule(self, schedule_id: str) -> Schedule:
+        return cast(Schedule, self._json("GET", f"/schedules/{_seg(schedule_id)}"))
+
+    def update_schedule(self, schedule_id: str, changes: dict[str, Any]) -> Schedule:
+        """Change what `changes` names; a new timetable (or a resume) counts from now."""
+        path = f"/schedules/{_seg(schedule_id)}"
+        return cast(Schedule, self._json("PATCH", path, json=changes))
+
+    def delete_schedule(self, schedule_id: str) -> None:
+        self._send("DELETE", f"/schedules/{_seg(schedule_id)}")
 
     # -- workspaces and environments ---------------------------------------------
 

@@ -195,3 +195,25 @@ class ExecutionPage(TypedDict):
 
     items: list[Execution]
     nextCursor: str | None
+
+
+class Schedule(TypedDict):
+    """A deployment's schedule, as `/api/v1/schedules` shows it."""
+
+    id: str
+    name: str
+    process: str
+    environment: str
+    cron: str
+    timezone: str
+    inputArguments: dict[str, Any]
+    missed: str
+    enabled: bool
+    source: str
+    nextDueAt: str | None
+    nextDueTimes: list[str]
+    lastDueAt: str | None
+    lastExecutionId: str | None
+    lastError: str | None
+    createdAt: str
+    updatedAt: str
