@@ -3,7 +3,9 @@ and starting an execution from the generated form."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter
 from starlette.datastructures import UploadFile
@@ -13,7 +15,8 @@ from starlette.responses import Response
 from runplane.domain import errors
 from runplane.domain.auth import Principal, Scope
 from runplane.domain.model import Deployment, Version
-from runplane.service import catalog
+from runplane.domain.schedules import Schedule
+from runplane.service import catalog, schedules
 from runplane.service import executions as svc
 from runplane.settings import MAX_BUNDLE_UPLOAD_BYTES
 from runplane.web import forms, integrate
@@ -90,6 +93,7 @@ async def process_page(request: Request, process: str) -> Response:
     target, _ = _start_target(deployments, None)
     newest = versions[0] if versions else None
     shown = by_number.get(target.version_number) if target else newest
+    timetables = await schedules.list_schedules(ctx, who, process)
     return render(
         request,
         "process.html",
@@ -98,6 +102,7 @@ async def process_page(request: Request, process: str) -> Response:
         process=proc,
         versions=versions,
         deployments=deployments,
+        schedules=[_schedule_row(s) for s in timetables],
         undeployed=[e for e in environments if e.name not in deployed],
         can_admin=who.has(Scope.PROCESSES_WRITE),
         parameters_of=forms.parameters_of,
@@ -233,4 +238,68 @@ async def deploy(request: Request, process: str, environment: str) -> Response:
         invokable="true" in form.getlist("invokable"),
         concurrency_limit=int(raw_limit) if raw_limit else None,
     )
+    return go(request, f"/processes/{process}")
+
+
+def _schedule_row(schedule: Schedule) -> dict[str, Any]:
+    """A schedule as its row shows it: the next due time in its own time zone."""
+    upcoming = ""
+    if schedule.enabled and schedule.next_due_at is not None:
+        local = schedule.next_due_at.astimezone(ZoneInfo(schedule.timezone))
+        upcoming = local.strftime("%Y-%m-%d %H:%M %Z")
+    return {"schedule": schedule, "next": upcoming}
+
+
+@router.post("/processes/{process}/schedules")
+async def create_schedule(request: Request, process: str) -> Response:
+    """A new schedule of one of the process's deployments."""
+    ctx, who = ctx_of(request), who_of(request)
+    form = await form_of(request)
+    raw_inputs = text(form, "inputArguments")
+    inputs: Any = {}
+    if raw_inputs:
+        try:
+            inputs = json.loads(raw_inputs)
+        except ValueError as exc:
+            inputs = exc
+        if not isinstance(inputs, dict):
+            raise errors.InvalidRequest(
+                "The input arguments must be a JSON object.",
+                problems=[
+                    {
+                        "name": "inputArguments",
+                        "code": "invalid",
+                        "detail": 'A JSON object, e.g. {"mode": "full"}.',
+                    }
+                ],
+            )
+    await schedules.create(
+        ctx,
+        who,
+        process,
+        text(form, "environment"),
+        schedules.ScheduleInput(
+            name=text(form, "name") or "default",
+            cron=text(form, "cron"),
+            timezone=text(form, "timezone") or "UTC",
+            input_arguments=inputs,
+            missed=text(form, "missed") or "skip",
+        ),
+    )
+    return go(request, f"/processes/{process}")
+
+
+@router.post("/processes/{process}/schedules/{schedule_id}/{action}")
+async def change_schedule(
+    request: Request, process: str, schedule_id: str, action: str
+) -> Response:
+    """Pause, resume or delete a schedule."""
+    ctx, who = ctx_of(request), who_of(request)
+    if action == "delete":
+        await schedules.delete(ctx, who, schedule_id)
+    elif action in ("pause", "resume"):
+        enabled = action == "resume"
+        await schedules.update(ctx, who, schedule_id, schedules.ScheduleInput(enabled=enabled))
+    else:
+        raise errors.NotFound("No such action.")
     return go(request, f"/processes/{process}")
