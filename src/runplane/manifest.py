@@ -186,6 +186,7 @@ class ProcessSpec:
     preload: bool = False  # import the entry point's module once per runtime; fork from it
     dependencies: Dependencies | None = None  # installed into the version's own environment
     schedules: tuple[dict[str, Any], ...] = ()  # [[schedules]]: created at each deployment
+    robot: dict[str, Any] | None = None  # a Robocorp robot's task and folders (robot.py)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form stored with the version (secret defaults masked)."""
@@ -199,6 +200,7 @@ class ProcessSpec:
             "preload": self.preload,
             "dependencies": None if self.dependencies is None else self.dependencies.to_dict(),
             "schedules": list(self.schedules),
+            "robot": self.robot,
             "parameters": [p.to_dict() for p in self.parameters.values()],
             "outputs": [{"name": k, **v} for k, v in self.outputs.items()],
         }
@@ -225,6 +227,7 @@ class ProcessSpec:
                 Dependencies.from_dict(data["dependencies"]) if data.get("dependencies") else None
             ),
             schedules=tuple(data.get("schedules") or ()),
+            robot=data.get("robot"),
         )
 
     def secret_defaults(self) -> dict[str, Any]:

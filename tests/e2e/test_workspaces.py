@@ -47,6 +47,10 @@ BODIES: dict[tuple[str, str], Any] = {
         "executionId": "x",
         "inputArguments": {},
     },
+    ("POST", "/api/v1/processes/{process}/deployments/{environment}/schedules"): {
+        "name": "x",
+        "cron": "0 8 * * *",
+    },
     ("POST", "/api/v1/leases/{execution_id}/heartbeat"): {"leaseToken": 1},
     ("POST", "/api/v1/leases/{execution_id}/release"): {"leaseToken": 1},
     ("POST", "/api/v1/leases/{execution_id}/logs"): {"leaseToken": 1, "attempt": 1, "text": "x"},
@@ -79,6 +83,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "/process-v1/workspaces/default/processes/hello/work-items", json={"payload": {}}
         ).json()
         runtime = admin.get("/api/v1/runtimes").json()["items"][0]
+        schedule = admin.post(
+            "/api/v1/processes/hello/deployments/production/schedules",
+            json={"name": SHARED_NAME, "cron": "0 8 * * *"},
+        )
+        assert schedule.status_code == 201, schedule.text
     # Version ids reach runtimes only (in claims): read one from the database itself.
     with contextlib.closing(sqlite3.connect(srv.data_dir / "runplane.db")) as db:
         version_id = db.execute("SELECT id FROM process_versions LIMIT 1").fetchone()[0]
@@ -90,6 +99,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "work_item": item["id"],
             "runtime_id": runtime["id"],
             "version_id": version_id,
+            "schedule_id": schedule.json()["id"],
         }
     finally:
         factory.stop_all()
@@ -143,6 +153,8 @@ def _walk(client: httpx.Client, world: dict[str, Any]) -> tuple[list[str], list[
         "request_id": f"executionrecord-{execution['id']}",
         "runtime_id": world["runtime_id"],
         "version_id": world["version_id"],
+        "schedule_id": world["schedule_id"],
+        "action": "pause",
         "path": "console.css",
     }
     checked: list[str] = []

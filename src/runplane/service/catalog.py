@@ -9,7 +9,8 @@ from runplane.domain import errors
 from runplane.domain.auth import Principal, Scope
 from runplane.domain.model import Deployment, Environment, Process, Version
 from runplane.domain.params import check_values, coerce_integers, out_of_range, split_secrets
-from runplane.manifest import MANIFEST_FILE, ProcessSpec, parse_manifest
+from runplane.folder import read_folder
+from runplane.manifest import MANIFEST_FILE, ProcessSpec
 from runplane.service import schedules
 from runplane.service.context import Context
 from runplane.store import catalog as store
@@ -17,15 +18,17 @@ from runplane.store.database import Tx
 
 
 async def upload_version(
-    ctx: Context, who: Principal, process_name: str, data: bytes
+    ctx: Context, who: Principal, process_name: str, data: bytes, task: str | None = None
 ) -> tuple[Version, bool]:
-    """Store a process bundle as a version of `process_name` (same content, same version)."""
+    """Store a process bundle as a version of `process_name` (same content, same version).
+
+    A Robocorp robot (robot.yaml, no runplane.toml) runs `task` (or its only task).
+    """
     who.require(Scope.PROCESSES_WRITE)
     _not_a_process_secret(who)
     try:
-        text = bundles.read_manifest_text(data)
         digest = bundles.content_hash(data)
-        spec = parse_manifest(text, bundles.read_texts(data))
+        spec = read_folder(bundles.read_texts(data), process_name, task)
     except bundles.BundleError as exc:
         raise errors.InvalidBundle(str(exc)) from exc
     if spec.name != process_name:
@@ -44,7 +47,7 @@ async def upload_version(
     now = ctx.clock()
 
     def op(tx: Tx) -> tuple[Version, bool]:
-        return store.create_version(
+        version, created = store.create_version(
             tx,
             who.workspace_id,
             spec.name,
@@ -54,6 +57,17 @@ async def upload_version(
             data,
             now,
         )
+        stored_task = (version.spec.get("robot") or {}).get("task")
+        if spec.robot is not None and stored_task != spec.robot["task"]:
+            raise errors.Conflict(
+                f"This robot is version {version.number} of {spec.name!r}, which runs task "
+                f"{stored_task!r}. To run task {spec.robot['task']!r}, deploy it as a "
+                "process of its own.",
+                problems=[
+                    {"name": "task", "code": "task_differs", "detail": "one task per process"}
+                ],
+            )
+        return version, created
 
     return await ctx.db.write(op)
 

@@ -109,13 +109,20 @@ def start_op(
             dep.process_id, dep.process_name, dep.environment_id, dep.environment_name
         )
         requested = req.input_arguments
-        dropped = sorted(k for k in requested if k not in spec.parameters)
+        # A robot declares no parameters: its input, whatever it is, is its work item.
+        dropped = [] if spec.robot else sorted(k for k in requested if k not in spec.parameters)
         if req.drop_undeclared and dropped:
             requested = {k: v for k, v in requested.items() if k in spec.parameters}
         text_problems: list[dict[str, Any]] = []
         if req.text_inputs:
             requested, text_problems = from_text(spec.parameters, requested)
-        inputs, problems = effective_inputs(spec.parameters, target.run_configuration, requested)
+        problems: list[dict[str, Any]]
+        if spec.robot is not None:
+            inputs, problems = {**target.run_configuration, **requested}, []
+        else:
+            inputs, problems = effective_inputs(
+                spec.parameters, target.run_configuration, requested
+            )
         unconverted = {p["name"] for p in text_problems}
         problems = text_problems + [p for p in problems if p["name"] not in unconverted]
         problems += out_of_range(inputs)
