@@ -42,6 +42,7 @@ MAX_MANIFEST_BYTES = 1024 * 1024
 READ_CHUNK_BYTES = 1024 * 1024
 
 MANIFEST_NAME = "runplane.toml"
+ROBOT_NAME = "robot.yaml"
 SKIPPED_DIR_NAMES = frozenset({"__pycache__", ".git", ".venv"})
 SKIPPED_FILE_SUFFIXES = (".pyc",)
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -59,8 +60,11 @@ class BundleError(ValueError):
 def pack_folder(folder: Path) -> bytes:
     """Zip a process folder deterministically (sorted, fixed timestamps, normalised modes)."""
     folder = Path(folder)
-    if not (folder / MANIFEST_NAME).is_file():
-        raise BundleError(f"{folder} has no {MANIFEST_NAME}: not a process folder")
+    if not (folder / MANIFEST_NAME).is_file() and not (folder / ROBOT_NAME).is_file():
+        raise BundleError(
+            f"{folder} has no {MANIFEST_NAME} (nor a Robocorp robot's {ROBOT_NAME}): "
+            "not a process folder"
+        )
     files = sorted(_walk(folder), key=lambda pair: pair[0])
     if len(files) > MAX_BUNDLE_ENTRIES:
         raise BundleError(f"{folder} holds {len(files)} files; the limit is {MAX_BUNDLE_ENTRIES}")

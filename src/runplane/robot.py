@@ -31,7 +31,7 @@ from typing import Any
 
 from runplane.dependencies import DependencyError, read_dependencies
 from runplane.domain.errors import InvalidManifest
-from runplane.manifest import ProcessSpec
+from runplane.manifest import NAME_RE, ProcessSpec
 
 ROBOT_FILE = "robot.yaml"
 DEFAULT_TIMEOUT_SECONDS = 3600.0
@@ -120,6 +120,14 @@ def parse_robot(
             f"{ROBOT_FILE} must be a mapping.", problems=[_problem("", "must be a mapping")]
         )
     problems: list[dict[str, Any]] = []
+    if not NAME_RE.match(name):
+        problems.append(
+            _problem(
+                "name",
+                "the process name must be 1-100 letters, digits, '.', '_' or '-', starting "
+                "with a letter or digit (deploy with another name)",
+            )
+        )
     artifacts = raw.get("artifactsDir")
     if not isinstance(artifacts, str) or not _SAFE_RELATIVE.match(artifacts):
         problems.append(

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from runplane.manifest import ProcessSpec
 
 MANIFEST_FILE = "runplane.toml"
+ROBOT_FILE = "robot.yaml"
 
 
 def deploy(
@@ -42,18 +43,34 @@ def deploy(
         int | None,
         typer.Option(min=1, metavar="N", help="At most N executions of it running at once."),
     ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            help="A Robocorp robot's process name (default: the folder's name).",
+        ),
+    ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            "--task", help="The robot.yaml task the process runs (needed when there are several)."
+        ),
+    ] = None,
     server: ServerOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Publish FOLDER as a new process version and deploy it to an environment.
 
+    FOLDER has a runplane.toml, or is a Robocorp robot (robot.yaml): then the
+    process is named by --name (or the folder) and runs --task (or the only task).
     --input values become the deployment's default input arguments.
     """
     with connect(server, json_mode=json_output) as client:
-        spec = read_spec(folder)
-        types = {name: p.type.value for name, p in spec.parameters.items()}
+        spec = read_spec(folder, name, task)
+        types = {pname: p.type.value for pname, p in spec.parameters.items()}
         arguments = input_arguments(inputs or [], types)
-        version, new = client.upload_version(spec.name, pack(folder))
+        robot_task = spec.robot["task"] if spec.robot else None
+        version, new = client.upload_version(spec.name, pack(folder), robot_task)
         if not json_output:
             stored = "uploaded" if new else "already stored (same content)"
             out.print(Text.assemble((spec.name, "bold"), f" version {version['version']} {stored}"))
@@ -81,28 +98,26 @@ def deploy(
         err.print(f"Start it with: runplane run {spec.name} --wait", style="dim")
 
 
-def read_spec(folder: Path) -> ProcessSpec:
-    """Parse FOLDER/runplane.toml; InvalidManifest names every problem."""
-    from runplane.manifest import parse_manifest
+def read_spec(folder: Path, name: str | None = None, task: str | None = None) -> ProcessSpec:
+    """Read FOLDER's runplane.toml (or robot.yaml); InvalidManifest names every problem."""
+    from runplane.folder import read_folder
 
-    path = folder / MANIFEST_FILE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidManifest(f"{folder} has no {MANIFEST_FILE}: not a process folder.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidManifest(f"Cannot read {path}: {exc}") from exc
+    if not (folder / MANIFEST_FILE).is_file() and not (folder / ROBOT_FILE).is_file():
+        raise InvalidManifest(
+            f"{folder} has no {MANIFEST_FILE} (nor a Robocorp robot's {ROBOT_FILE}): "
+            "not a process folder."
+        )
 
-    def read(name: str) -> str | None:
-        other = folder / name
-        if not other.is_file():
+    def read(rel: str) -> str | None:
+        path = folder / rel
+        if not path.is_file():
             return None
         try:
-            return other.read_text(encoding="utf-8")
+            return path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidManifest(f"Cannot read {other}: {exc}") from exc
+            raise InvalidManifest(f"Cannot read {path}: {exc}") from exc
 
-    return parse_manifest(text, read)
+    return read_folder(read, name or folder.resolve().name, task)
 
 
 def pack(folder: Path) -> bytes:

@@ -117,13 +117,17 @@ class Client:
 
     # -- versions and deployments ----------------------------------------------
 
-    def upload_version(self, process: str, bundle: bytes) -> tuple[Version, bool]:
-        """Store a bundle (zip) as a version; True when the content was new."""
+    def upload_version(
+        self, process: str, bundle: bytes, task: str | None = None
+    ) -> tuple[Version, bool]:
+        """Store a bundle (zip) as a version; True when the content was new. `task`: the
+        task a Robocorp robot's process runs."""
         response = self._send(
             "POST",
             f"/processes/{_seg(process)}/versions",
             content=bundle,
             headers={"Content-Type": "application/zip"},
+            params={"task": task} if task else None,
         )
         return cast(Version, _body(response)), response.status_code == httpx.codes.CREATED
 

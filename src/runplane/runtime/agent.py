@@ -329,6 +329,7 @@ class Agent:
             work_root=self.work_root,
             runtime=self.name,
             preload=bool(spec.get("preload")),
+            robot=spec.get("robot"),
         )
         deps = spec.get("dependencies")
         flusher = asyncio.create_task(logs.run())

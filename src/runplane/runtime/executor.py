@@ -111,6 +111,7 @@ class Job:
     runtime: str = ""  # the runtime's name, given to the process as RUNPLANE_RUNTIME
     preload: bool = False  # fork from a zygote that imported the entry point's module (warm.py)
     environment: Path | None = None  # the version's virtual environment (environments.py)
+    robot: dict[str, Any] | None = None  # a Robocorp robot's folders (robot.py): its variables
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,8 @@ def prepare(job: Job) -> ExecutionFiles:
     files = ExecutionFiles(Path(root))
     try:
         files.work.mkdir()
+        if job.robot is not None:
+            (files.work / str(job.robot.get("artifactsDir") or "output")).mkdir(parents=True)
         files.input.write_text(json.dumps(job.inputs), encoding="utf-8")
     except BaseException:
         shutil.rmtree(files.root, ignore_errors=True)
@@ -281,13 +284,40 @@ def environment_variables(environment: Path | None) -> dict[str, str]:
     return {"VIRTUAL_ENV": str(environment), "PATH": f"{environment / 'bin'}{os.pathsep}{path}"}
 
 
-def execution_variables(job: Job) -> dict[str, str]:
-    """Which run this is, for the process's environment."""
-    return {
+def execution_variables(job: Job, files: ExecutionFiles) -> dict[str, str]:
+    """Which run this is, for the process's environment; and a robot's own variables."""
+    variables = {
         "RUNPLANE_EXECUTION_ID": job.execution_id,
         "RUNPLANE_ATTEMPT": str(job.attempt),
         "RUNPLANE_RUNTIME": job.runtime,
     }
+    if job.robot is not None:
+        variables |= robot_variables(job, files)
+    return variables
+
+
+def robot_variables(job: Job, files: ExecutionFiles) -> dict[str, str]:
+    """What rcc gives a robot: ``ROBOT_ROOT`` (its folder, the working directory),
+    ``ROBOT_ARTIFACTS`` (this execution's own artifacts folder), its ``PATH`` entries
+    first on ``PATH`` (before its environment's), its ``PYTHONPATH`` entries as
+    ``PYTHONPATH``."""
+    assert job.robot is not None
+    root = job.bundle_dir
+    artifacts = files.work / str(job.robot.get("artifactsDir") or "output")
+    base_path = environment_variables(job.environment).get("PATH") or os.environ.get(
+        "PATH", os.defpath
+    )
+    robot_path = [str(root / entry) for entry in job.robot.get("path", [])]
+    variables = {
+        "ROBOT_ROOT": str(root),
+        "ROBOT_ARTIFACTS": str(artifacts),
+        "PATH": os.pathsep.join([*robot_path, base_path]),
+    }
+    if job.robot.get("pythonpath"):
+        variables["PYTHONPATH"] = os.pathsep.join(
+            str(root / entry) for entry in job.robot["pythonpath"]
+        )
+    return variables
 
 
 class LaunchError(Exception):
@@ -349,7 +379,7 @@ class SpawnLauncher:
                 env={
                     **process_environment(),
                     **environment_variables(job.environment),
-                    **execution_variables(job),
+                    **execution_variables(job, files),
                 },
             )
             # Written, never closed: the open pipe is the supervisor's proof that we live.

@@ -371,7 +371,7 @@ class WarmLauncher:
     async def _launch(
         self, job: Job, files: ExecutionFiles, log_sink: LogSink
     ) -> _ForkedSupervisor:
-        env = execution_variables(job)
+        env = execution_variables(job, files)
         for attempt in range(LAUNCH_TRIES):
             channel = await self._channel_for(job, log_sink)
             try:

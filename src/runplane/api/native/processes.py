@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
@@ -79,15 +79,22 @@ async def get_process(process: str, ctx: Ctx, who: Who) -> Response:
         }
     },
 )
-async def upload_version(process: str, request: Request, ctx: Ctx, who: Who) -> Response:
-    """Upload a bundle (zip of a folder with runplane.toml): 201 new version, 200 same content."""
+async def upload_version(
+    process: str,
+    request: Request,
+    ctx: Ctx,
+    who: Who,
+    task: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """Upload a bundle (zip of a folder with runplane.toml, or a Robocorp robot's robot.yaml
+    run as task `task`): 201 new version, 200 same content."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in ZIP_MEDIA_TYPES:
         raise errors.UnsupportedMediaType(
             f"Upload the bundle as application/zip, not {media or 'no content type'}."
         )
     data = await request.body()
-    version, created = await svc.upload_version(ctx, who, process, data)
+    version, created = await svc.upload_version(ctx, who, process, data, task)
     return JSON(render.version(version), status_code=201 if created else 200)
 
 

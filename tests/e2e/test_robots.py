@@ -1,0 +1,152 @@
+"""Robocorp robots deployed as they are (robot.yaml, no runplane.toml): a task chosen
+at deploy (or a process per task), its conda.yaml's pip packages in its own environment,
+its PATH and PYTHONPATH entries, ROBOT_ROOT and a per-execution ROBOT_ARTIFACTS; any
+trigger input is accepted as its payload."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.cli_runner import run_cli
+from tests.e2e.test_dependencies import LIBRARY, start
+from tests.support import ADMIN_TOKEN, Server, ServerFactory, wait_terminal
+
+PY = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+ROBOT_YAML = """
+tasks:
+  Write report:
+    shell: python report.py --kind "monthly report"
+  Other task:
+    command: [python, -c, "print('other')"]
+condaConfigFile: conda.yaml
+artifactsDir: output
+PATH:
+  - bin
+PYTHONPATH:
+  - lib
+"""
+REPORT = """
+import json, os, subprocess, sys
+import helper, rp_pinprobe
+
+inputs = json.load(open(os.environ["RUNPLANE_INPUT"]))
+artifacts = os.environ["ROBOT_ARTIFACTS"]
+with open(os.path.join(artifacts, "report.txt"), "w") as f:
+    f.write("done")
+tool = subprocess.run(["tool"], capture_output=True, text=True, check=True).stdout.strip()
+json.dump(
+    {
+        "argv": sys.argv[1:],
+        "inputs": inputs,
+        "helper": helper.NAME,
+        "tool": tool,
+        "library": rp_pinprobe.VERSION,
+        "root": os.environ["ROBOT_ROOT"],
+        "cwd": os.getcwd(),
+        "artifacts": sorted(os.listdir(artifacts)),
+        "artifactsInRoot": os.path.commonpath([artifacts, os.environ["ROBOT_ROOT"]])
+        == os.environ["ROBOT_ROOT"],
+    },
+    open(os.environ["RUNPLANE_OUTPUT"], "w"),
+)
+print("report written", flush=True)
+"""
+
+
+def make_robot(root: Path, name: str = "monthly-robot") -> Path:
+    folder = root / name
+    (folder / "bin").mkdir(parents=True)
+    (folder / "lib").mkdir()
+    (folder / "robot.yaml").write_text(ROBOT_YAML)
+    (folder / "conda.yaml").write_text(
+        f"channels: [conda-forge]\ndependencies:\n  - python={PY}\n  - pip:\n    - {LIBRARY}==1.0\n"
+    )
+    (folder / "report.py").write_text(REPORT)
+    (folder / "lib" / "helper.py").write_text('NAME = "from lib"\n')
+    tool = folder / "bin" / "tool"
+    tool.write_text("#!/bin/sh\necho from bin\n")
+    tool.chmod(0o755)
+    return folder
+
+
+def cli(srv: Server, tmp_path: Path, *args: str) -> Any:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNPLANE_")}
+    env |= {
+        "RUNPLANE_SERVER": srv.base,
+        "RUNPLANE_TOKEN": ADMIN_TOKEN,
+        "RUNPLANE_CONFIG": str(tmp_path / "cli.toml"),
+    }
+    return run_cli(list(args), env=env, timeout=60)
+
+
+def test_a_robot_folder_deploys_and_runs_its_task_as_rcc_would(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    srv = start(start_server, tmp_path)
+    folder = make_robot(tmp_path)
+
+    unchosen = cli(srv, tmp_path, "deploy", str(folder))
+    assert unchosen.exit_code != 0, unchosen
+    assert "'Write report'" in unchosen.stderr and "'Other task'" in unchosen.stderr, unchosen
+    assert "Traceback" not in unchosen.stderr
+
+    deployed = cli(srv, tmp_path, "deploy", str(folder), "--task", "write REPORT", "--json")
+    assert deployed.exit_code == 0, deployed.stderr
+    with srv.client() as client:
+        version = client.get("/api/v1/processes/monthly-robot/versions/1").json()
+        assert version["command"] == ["python", "report.py", "--kind", "monthly report"]
+        assert version["dependencies"]["requirements"] == [f"{LIBRARY}==1.0"]
+        assert version["parameters"] == []
+        started = client.post(
+            "/api/v1/processes/monthly-robot/executions",
+            json={"inputArguments": {"customer": "42", "lines": [1, 2]}},
+        )
+        assert started.status_code == 201, started.text
+        done = wait_terminal(client, started.json()["id"], timeout=120)
+        assert done["status"] == "succeeded", done
+        result = done["result"]
+        assert result["argv"] == ["--kind", "monthly report"]
+        assert result["inputs"] == {"customer": "42", "lines": [1, 2]}
+        assert (result["helper"], result["tool"], result["library"]) == (
+            "from lib",
+            "from bin",
+            "1.0",
+        )
+        assert result["cwd"] == result["root"] and result["artifacts"] == ["report.txt"]
+        assert result["artifactsInRoot"] is False, "each execution has its own artifacts"
+
+        # Another task of the same robot is a process of its own...
+        other = cli(
+            srv, tmp_path, "deploy", str(folder), "--task", "Other task", "--name", "robot-other"
+        )
+        assert other.exit_code == 0, other.stderr
+        doc = wait_terminal(
+            client,
+            client.post("/api/v1/processes/robot-other/executions", json={}).json()["id"],
+        )
+        assert doc["status"] == "succeeded", doc
+        # ...not another task of the same process's version
+        again = cli(srv, tmp_path, "deploy", str(folder), "--task", "Other task")
+        assert again.exit_code != 0 and "process of its own" in again.stderr, again
+
+
+def test_a_robot_yaml_with_problems_is_refused_naming_each(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    srv = start_server.start("--no-demo", "--slots", "0")
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "robot.yaml").write_text(
+        "tasks:\n  A:\n    shell: python a.py\n    command: [x]\n"
+        "PATH: [/usr/bin]\npreRunScripts: [setup.sh]\n"
+    )
+    refused = cli(srv, tmp_path, "deploy", str(folder), "--json")
+    assert refused.exit_code != 0
+    problem = json.loads(refused.stdout or refused.stderr)
+    names = sorted(p["name"] for p in problem.get("errors", problem.get("problems", [])))
+    assert names == ["PATH", "artifactsDir", "preRunScripts", "tasks.A"], problem
