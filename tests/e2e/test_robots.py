@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.cli_runner import run_cli
 from tests.e2e.test_dependencies import LIBRARY, start
 from tests.support import ADMIN_TOKEN, Server, ServerFactory, wait_terminal
@@ -150,3 +152,114 @@ def test_a_robot_yaml_with_problems_is_refused_naming_each(
     problem = json.loads(refused.stdout or refused.stderr)
     names = sorted(p["name"] for p in problem.get("errors", problem.get("problems", [])))
     assert names == ["PATH", "artifactsDir", "preRunScripts", "tasks.A"], problem
+
+
+WORKITEMS_ROBOT = """
+tasks:
+  Handle order:
+    shell: python -m robocorp.tasks run tasks.py
+condaConfigFile: conda.yaml
+artifactsDir: output
+"""
+WORKITEMS_CONDA = f"""
+channels: [conda-forge]
+dependencies:
+  - python={PY}
+  - pip=24.0
+  - pip:
+    - robocorp-tasks==4.1.1
+    - robocorp-workitems==1.5.1
+"""
+WORKITEMS_TASKS = """
+import os
+from pathlib import Path
+
+from robocorp import workitems
+from robocorp.tasks import task
+
+
+@task
+def handle_order():
+    item = workitems.inputs.current
+    payload = item.payload
+    print(f"input {payload}", flush=True)
+    if payload.get("fail") == "business":
+        item.fail("BUSINESS", code="INVALID_ORDER", message="Order 42 is not valid")
+        return
+    note = Path(os.environ["ROBOT_ARTIFACTS"]) / "note.txt"
+    note.write_text("a note")
+    workitems.outputs.create({"stage": "first"})
+    output = workitems.outputs.create(
+        {"greeting": f"hello {payload.get('name')}", "seen": payload}, save=False
+    )
+    output.add_file(note)
+    output.save()
+    item.done()
+"""
+
+
+def pypi_reachable() -> str | None:
+    import httpx
+
+    try:
+        httpx.head("https://pypi.org/simple/robocorp-workitems/", timeout=10)
+    except httpx.HTTPError as exc:
+        return str(exc)
+    return None
+
+
+def test_an_unchanged_robocorp_robot_reads_and_writes_work_items(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    why = pypi_reachable()
+    if why is not None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"this test installs robocorp-workitems from PyPI: {why}")
+        pytest.skip(f"PyPI is not reachable (robocorp-workitems is installed from it): {why}")
+    srv = start_server.start("--no-demo", "--slots", "2")
+    folder = tmp_path / "order-robot"
+    folder.mkdir()
+    (folder / "robot.yaml").write_text(WORKITEMS_ROBOT)
+    (folder / "conda.yaml").write_text(WORKITEMS_CONDA)
+    (folder / "tasks.py").write_text(WORKITEMS_TASKS)
+    deployed = cli(srv, tmp_path, "deploy", str(folder))
+    assert deployed.exit_code == 0, deployed.stderr
+    with srv.client() as client:
+        # Through the native API: the input arguments are the input item's payload; the
+        # result is the last output item's payload.
+        started = client.post(
+            "/api/v1/processes/order-robot/executions", json={"inputArguments": {"name": "Ada"}}
+        )
+        assert started.status_code == 201, started.text
+        done = wait_terminal(client, started.json()["id"], timeout=240)
+        log = client.get(f"/api/v1/executions/{done['id']}/logs").text
+        assert done["status"] == "succeeded", (done, log)
+        assert done["result"] == {"greeting": "hello Ada", "seen": {"name": "Ada"}}, done
+        assert "input {'name': 'Ada'}" in log, log
+
+        # Through Robocorp's process API: a run, its items (input and outputs, with files).
+        run = client.post(
+            "/process-v1/workspaces/default/processes/order-robot/runs", json={"name": "Bob"}
+        )
+        assert run.status_code == 200, run.text
+        run_id = run.json()["id"]
+        status = wait_terminal(client, run_id, timeout=120)
+        assert status["status"] == "succeeded", status
+        assert status["result"]["greeting"] == "hello Bob"
+        items = client.get(
+            f"/process-v1/workspaces/default/processes/order-robot/runs/{run_id}/work-items",
+            params={"includeData": "true", "sortOrder": "asc"},
+        ).json()["data"]
+        payloads = [i["payload"] for i in items]
+        assert payloads[0] == {"name": "Bob"} and {"stage": "first"} in payloads, items
+        last = items[-1]
+        assert [f["fileName"] for f in last["files"]] == ["note.txt"], last
+
+        # A BUSINESS exception fails the execution with its code and message.
+        failed = client.post(
+            "/api/v1/processes/order-robot/executions",
+            json={"inputArguments": {"fail": "business"}},
+        ).json()
+        ended = wait_terminal(client, failed["id"], timeout=120)
+        assert ended["status"] == "failed", ended
+        assert ended["error"] == {"code": "INVALID_ORDER", "message": "Order 42 is not valid"}

@@ -24,6 +24,7 @@ CREATES_IN_OWN_WORKSPACE = {
 # the console's assets, the same for everyone.
 NOT_WORKSPACE_SCOPED = {
     ("POST", "/process-v1/uploads/{file_id}"),
+    ("GET", "/process-v1/uploads/{file_id}"),  # a file link: its signed token (test_robots)
     ("GET", "/static/{path:path}"),
 }
 # Endless server-sent event streams: test_events shows another workspace's executions
@@ -147,6 +148,7 @@ def _walk(client: httpx.Client, world: dict[str, Any]) -> tuple[list[str], list[
         "workspace": "acme",
         "run_id": execution["id"],
         "robot_run_id": f"{execution['id']}-1",
+        "activity_run_id": f"{execution['id']}-1",
         "item_id": world["work_item"],
         "file_id": "f",
         "account_id": "default",  # Boomi's accountId: another workspace, by name

@@ -21,6 +21,7 @@ PREFIXES = {
     CredentialKind.PROCESS_SECRET: "rps_",
     CredentialKind.ACCESS_TOKEN: "rpa_",
     CredentialKind.SESSION: "rpw_",  # a web console session (`rps_` is a process secret)
+    CredentialKind.RUN_TOKEN: "rpr_",  # a robot's run: its work items (Robocorp's libraries)
 }
 MIN_ADMIN_TOKEN_CHARS = 32
 CLIENT_ID_PREFIX = "rpc_"  # an OAuth2 client id: an identifier, not a secret

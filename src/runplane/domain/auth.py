@@ -33,6 +33,8 @@ class CredentialKind(StrEnum):
     PROCESS_SECRET = "process_secret"  # noqa: S105
     ACCESS_TOKEN = "access_token"  # noqa: S105
     SESSION = "session"
+    # a Robocorp robot's run: its work items only, while the run holds its lease
+    RUN_TOKEN = "run_token"  # noqa: S105
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,8 @@ class Claim:
     inputs: dict[str, Any]  # effective inputs with secrets in plain text
     secret_names: tuple[str, ...]
     timeout_seconds: float
+    # a Robocorp robot's run: the ids and token its work-items calls use (RC_* variables)
+    robot_run: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -324,12 +324,17 @@ class Agent:
             inputs=claim.inputs,
             secret_values=tuple(
                 str(claim.inputs[n]) for n in claim.secret_names if claim.inputs.get(n)
-            ),
+            )
+            + ((claim.robot_run["token"],) if claim.robot_run else ()),
             timeout_seconds=claim.timeout_seconds,
             work_root=self.work_root,
             runtime=self.name,
             preload=bool(spec.get("preload")),
-            robot=spec.get("robot"),
+            robot=(
+                {**spec["robot"], "run": claim.robot_run, "server": self.gateway.base_url}
+                if spec.get("robot")
+                else None
+            ),
         )
         deps = spec.get("dependencies")
         flusher = asyncio.create_task(logs.run())
@@ -407,6 +412,7 @@ class Agent:
                     error_code=outcome.error_code,
                     error_message=outcome.error_message,
                     log=log_tail,
+                    robot_run=claim.robot_run is not None,
                 )
                 log.info("execution %s → %s", claim.execution_id, status.value)
                 return

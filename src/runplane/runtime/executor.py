@@ -317,6 +317,20 @@ def robot_variables(job: Job, files: ExecutionFiles) -> dict[str, str]:
         variables["PYTHONPATH"] = os.pathsep.join(
             str(root / entry) for entry in job.robot["pythonpath"]
         )
+    run = job.robot.get("run")
+    if run:  # Robocorp's work-items libraries call the server with these
+        server = str(job.robot.get("server") or "")
+        variables |= {
+            "RC_WORKSPACE_ID": run["workspaceId"],
+            "RC_PROCESS_ID": run["processId"],
+            "RC_PROCESS_RUN_ID": run["runId"],
+            "RC_ACTIVITY_RUN_ID": run["activityRunId"],
+            "RC_WORKITEM_ID": run["workItemId"],
+            "RC_API_WORKITEM_HOST": server,
+            "RC_API_WORKITEM_TOKEN": run["token"],
+            "RC_API_PROCESS_HOST": server,
+            "RC_API_PROCESS_TOKEN": run["token"],
+        }
     return variables
 
 

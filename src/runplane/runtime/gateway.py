@@ -21,6 +21,9 @@ from runplane.domain.states import Status
 class Gateway(Protocol):
     """What a runtime agent needs from the server."""
 
+    base_url: str
+    """The server's base URL as executions reach it (a robot's work-items calls)."""
+
     # How often to heartbeat, when the server says so at registration (None: the agent's own).
     heartbeat_interval_seconds: float | None
 
@@ -44,6 +47,7 @@ class Gateway(Protocol):
         error_code: str | None,
         error_message: str | None,
         log: tuple[int, str] | None = None,
+        robot_run: bool = False,
     ) -> Status: ...
 
     async def release(self, execution_id: str, lease_token: int) -> Status: ...

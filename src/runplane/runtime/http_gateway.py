@@ -54,6 +54,7 @@ def _claim(doc: dict[str, Any]) -> Claim:
         inputs=doc["inputs"],
         secret_names=tuple(doc["secretNames"]),
         timeout_seconds=float(doc["timeoutSeconds"]),
+        robot_run=doc.get("robotRun"),
     )
 
 
@@ -69,6 +70,7 @@ class HttpGateway:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.server = server.rstrip("/")
+        self.base_url = self.server
         self.labels = labels or {}
         # Learnt at registration: a third of the server's lease TTL.
         self.heartbeat_interval_seconds: float | None = None
@@ -161,6 +163,7 @@ class HttpGateway:
         error_code: str | None,
         error_message: str | None,
         log: tuple[int, str] | None = None,
+        robot_run: bool = False,
     ) -> Status:
         body: dict[str, Any] = {"leaseToken": lease_token, "status": outcome.value}
         if result is not None:
@@ -169,6 +172,8 @@ class HttpGateway:
             body["error"] = {"code": error_code, "message": error_message}
         if log is not None:
             body["log"] = {"attempt": log[0], "text": log[1]}
+        if robot_run:
+            body["robotRun"] = True
         doc = await self._json("POST", f"/leases/{execution_id}/report", json=body)
         return Status(doc["status"])
 

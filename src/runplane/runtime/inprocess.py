@@ -20,6 +20,13 @@ class InProcessGateway:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.heartbeat_interval_seconds: float | None = None
+        host = ctx.settings.host
+        # a wildcard address is not one to connect to: this machine's loopback is
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+        if ":" in host:
+            host = f"[{host}]"
+        self.base_url = f"http://{host}:{ctx.settings.port}"
+        """This server, as its own executions reach it (a robot's work-items calls)."""
 
     async def register(self, name: str, environment: str | None, slots: int) -> Runtime:
         return await leases.register(self.ctx, name, environment, slots)
@@ -45,6 +52,7 @@ class InProcessGateway:
         error_code: str | None,
         error_message: str | None,
         log: tuple[int, str] | None = None,
+        robot_run: bool = False,
     ) -> Status:
         return await leases.report(
             self.ctx,
@@ -55,6 +63,7 @@ class InProcessGateway:
             error_code=error_code,
             error_message=error_message,
             log=log,
+            robot_run=robot_run,
         )
 
     async def release(self, execution_id: str, lease_token: int) -> Status:

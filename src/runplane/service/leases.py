@@ -25,6 +25,7 @@ from runplane.domain import errors
 from runplane.domain.auth import Principal, Scope
 from runplane.domain.model import Claim, Runtime
 from runplane.domain.states import Status
+from runplane.service import robot_runs
 from runplane.service.context import Context
 from runplane.service.hub import wait_for
 from runplane.store import catalog as catalog_store
@@ -131,12 +132,15 @@ async def claim(
             ttl = ctx.settings.lease_ttl_seconds
 
             def op(tx: Tx, ttl: float = ttl) -> Claim | None:
-                if claim_id is not None:  # this claim, sent again, may hold a lease already
-                    held = store.find_claim(tx.conn, runtime.id, claim_id)
-                    if held is not None:
-                        return held
                 now = database_now(tx.conn, ctx.clock)
-                return store.claim_next(tx, runtime.id, env_ids, now, ttl, claim_id)
+                got = None
+                if claim_id is not None:  # this claim, sent again, may hold a lease already
+                    got = store.find_claim(tx.conn, runtime.id, claim_id)
+                if got is None:
+                    got = store.claim_next(tx, runtime.id, env_ids, now, ttl, claim_id)
+                if got is not None and got.spec.get("robot"):
+                    got = robot_runs.begin(tx, got, now)  # its run's ids and token
+                return got
 
             got = await ctx.db.write(op)
             remaining = deadline - time.monotonic()
@@ -216,8 +220,12 @@ async def report(
     error_message: str | None = None,
     log: tuple[int, str] | None = None,
     who: Principal | None = None,
+    robot_run: bool = False,
 ) -> Status:
     """Report how an attempt ended; returns the new status (queued when it will be retried).
+
+    `robot_run`: the attempt was a robot's run, whose work items decide the end too
+    (service/robot_runs.py).
 
     `log` (attempt, text) is the output not yet appended: stored in the same
     transaction, so an attempt's end costs one write, and the log is whole when
@@ -231,15 +239,20 @@ async def report(
         _check_lease(tx, who, execution_id)
         if log is not None and log[1]:
             log_store.append_log(tx, execution_id, lease_token, log[0], log[1], now)
+        end, value, code, message = outcome, result, error_code, error_message
+        if robot_run:
+            end, value, code, message = robot_runs.settle(
+                tx, execution_id, outcome, result, error_code, error_message, now
+            )
         return store.finish(
             tx,
             execution_id,
             lease_token,
-            outcome,
+            end,
             database_now(tx.conn, ctx.clock),
-            result=result,
-            error_code=error_code,
-            error_message=error_message,
+            result=value,
+            error_code=code,
+            error_message=message,
         )
 
     return await ctx.db.write(op)

@@ -313,32 +313,7 @@ async def request_upload(
     within UPLOAD_TTL.
     """
     who.require(Scope.EXECUTIONS_START)
-    problems = []
-    if not (
-        isinstance(file_name, str)
-        and 0 < len(file_name) <= MAX_FILE_NAME_CHARS
-        and not any(c in file_name for c in "/\\\x00")
-    ):
-        problems.append(
-            {
-                "name": "fileName",
-                "code": "invalid",
-                "detail": f"1 to {MAX_FILE_NAME_CHARS} characters, no '/', '\\' or NUL.",
-            }
-        )
-    if (
-        not isinstance(file_size, int)
-        or isinstance(file_size, bool)
-        or not 0 <= file_size <= MAX_FILE_BYTES
-    ):
-        problems.append(
-            {"name": "fileSize", "code": "invalid", "detail": f"0 to {MAX_FILE_BYTES} bytes."}
-        )
-    if problems:
-        raise errors.InvalidRequest(
-            "The file to upload is not valid: " + ", ".join(p["name"] for p in problems) + ".",
-            problems=problems,
-        )
+    check_file(file_name, file_size)
     token = secrets.new_upload_token()
     file_id = new_id()
     now = ctx.clock()
@@ -397,3 +372,33 @@ async def get_file(
         return store.file_content(conn, item_id, file_id)
 
     return await ctx.db.read(op)
+
+
+def check_file(file_name: Any, file_size: Any) -> None:
+    """InvalidRequest unless the name and announced size are those of an acceptable file."""
+    problems = []
+    if not (
+        isinstance(file_name, str)
+        and 0 < len(file_name) <= MAX_FILE_NAME_CHARS
+        and not any(c in file_name for c in "/\\\x00")
+    ):
+        problems.append(
+            {
+                "name": "fileName",
+                "code": "invalid",
+                "detail": f"1 to {MAX_FILE_NAME_CHARS} characters, no '/', '\\' or NUL.",
+            }
+        )
+    if (
+        not isinstance(file_size, int)
+        or isinstance(file_size, bool)
+        or not 0 <= file_size <= MAX_FILE_BYTES
+    ):
+        problems.append(
+            {"name": "fileSize", "code": "invalid", "detail": f"0 to {MAX_FILE_BYTES} bytes."}
+        )
+    if problems:
+        raise errors.InvalidRequest(
+            "The file to upload is not valid: " + ", ".join(p["name"] for p in problems) + ".",
+            problems=problems,
+        )

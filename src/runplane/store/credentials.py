@@ -142,3 +142,17 @@ def set_secret(tx: Tx, ws_id: str, credential_id: str, token_hash: str) -> None:
     tx.conn.execute(
         update(credentials).where(credentials.c.id == credential_id).values(token_hash=token_hash)
     )
+
+
+def revoke_run_tokens(tx: Tx, execution_id: str, now: datetime) -> None:
+    """A run's tokens stop working when its execution reports its end. (Caches may
+    still hold their principal a few seconds: every use checks that the run runs.)"""
+    tx.conn.execute(
+        update(credentials)
+        .where(
+            credentials.c.kind == CredentialKind.RUN_TOKEN.value,
+            credentials.c.name.like(f"{execution_id}:%"),
+            credentials.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )

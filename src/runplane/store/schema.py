@@ -289,6 +289,14 @@ work_items = Table(
     Column("public_payload", JSON, nullable=False),  # the same, secret parameters masked
     Column("created_at", UTCDateTime, nullable=False),
     Column("queued_at", UTCDateTime, nullable=True),
+    # Inside a run (Robocorp's libraries): an output item's input item; an item the robot
+    # released, COMPLETED or FAILED, with the exception it gave. Otherwise the state is
+    # read off the execution, as above.
+    Column("parent_id", ID, nullable=True),
+    Column("state", String(12), nullable=True),
+    Column("exception_type", String(20), nullable=True),
+    Column("exception_code", String(200), nullable=True),
+    Column("exception_message", Text, nullable=True),
     Index("ix_work_items_process_id_id", "process_id", "id"),
     Index("ix_work_items_execution_id", "execution_id"),
 )

@@ -103,3 +103,19 @@ class SealedJSON(TypeDecorator[dict[str, Any]]):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dict[str, Any] | None:
         return None if value is None else unseal(value)
+
+
+def sign(text: str) -> str:
+    """A token that carries `text`, made with the sealing key (Fernet: encrypted,
+    authenticated, timestamped), e.g. for a download link."""
+    return _key().encrypt(text.encode()).decode()
+
+
+def signed(token: str, ttl_seconds: int) -> str | None:
+    """The text `sign` put in the token, if it is genuine and younger than the TTL."""
+    from cryptography.fernet import InvalidToken
+
+    try:
+        return _key().decrypt(token.encode(), ttl=ttl_seconds).decode()
+    except (InvalidToken, ValueError, UnicodeError):
+        return None

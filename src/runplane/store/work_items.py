@@ -268,3 +268,169 @@ def file_content(conn: Connection, item_id: str, file_id: str) -> tuple[str, byt
     if row is None:
         raise errors.WorkItemNotFound(f"No file {file_id!r} in work item {item_id!r}.")
     return row.file_name, bytes(row.content)
+
+
+def run_input(conn: Connection, execution_id: str) -> str | None:
+    """The id of the run's input item (the item it was started with), if it has one."""
+    return conn.scalar(
+        select(work_items.c.id)
+        .where(work_items.c.execution_id == execution_id, work_items.c.parent_id.is_(None))
+        .order_by(work_items.c.created_at)
+        .limit(1)
+    )
+
+
+def run_of_execution(conn: Connection, execution_id: str) -> tuple[str, str]:
+    """(workspace id, process id) of an execution."""
+    row = conn.execute(
+        select(executions.c.workspace_id, executions.c.process_id).where(
+            executions.c.id == execution_id
+        )
+    ).one()
+    return row.workspace_id, row.process_id
+
+
+def create_output(
+    tx: Tx,
+    *,
+    item_id: str,
+    parent: WorkItemRef,
+    payload: Any,
+    now: datetime,
+) -> None:
+    """An output item of a run: a child of its input item."""
+    tx.conn.execute(
+        work_items.insert().values(
+            id=item_id,
+            workspace_id=parent.workspace_id,
+            process_id=parent.process_id,
+            execution_id=parent.execution_id,
+            parent_id=parent.id,
+            payload={"payload": payload},
+            public_payload={"payload": payload},
+            created_at=now,
+            queued_at=now,
+        )
+    )
+
+
+class WorkItemRef:
+    """An item as the work-items API inside a run sees it."""
+
+    def __init__(self, row: Any) -> None:
+        self.id: str = row.id
+        self.workspace_id: str = row.workspace_id
+        self.process_id: str = row.process_id
+        self.execution_id: str | None = row.execution_id
+        self.parent_id: str | None = row.parent_id
+        self.state: str | None = row.state
+
+
+def ref(conn: Connection, item_id: str) -> WorkItemRef | None:
+    row = conn.execute(
+        select(
+            work_items.c.id,
+            work_items.c.workspace_id,
+            work_items.c.process_id,
+            work_items.c.execution_id,
+            work_items.c.parent_id,
+            work_items.c.state,
+        ).where(work_items.c.id == item_id)
+    ).first()
+    return None if row is None else WorkItemRef(row)
+
+
+def set_payload(tx: Tx, item_id: str, payload: Any, secrets: frozenset[str]) -> None:
+    tx.conn.execute(
+        update(work_items)
+        .where(work_items.c.id == item_id)
+        .values(payload={"payload": payload}, public_payload={"payload": mask(payload, secrets)})
+    )
+
+
+def release(
+    tx: Tx,
+    item_id: str,
+    state: str,
+    exception: tuple[str | None, str | None, str | None],
+) -> None:
+    """Record the state the robot released an item in (COMPLETED or FAILED)."""
+    kind, code, message = exception
+    tx.conn.execute(
+        update(work_items)
+        .where(work_items.c.id == item_id)
+        .values(state=state, exception_type=kind, exception_code=code, exception_message=message)
+    )
+
+
+def settle(tx: Tx, execution_id: str, ok: bool, code: str | None, message: str | None) -> None:
+    """At a run's end: its items the robot did not release are COMPLETED when it
+    succeeded, FAILED (an APPLICATION exception) otherwise."""
+    values: dict[str, Any] = {"state": "COMPLETED"}
+    if not ok:
+        values = {
+            "state": "FAILED",
+            "exception_type": "APPLICATION",
+            "exception_code": code,
+            "exception_message": message,
+        }
+    tx.conn.execute(
+        update(work_items)
+        .where(
+            work_items.c.execution_id == execution_id,
+            work_items.c.parent_id.is_(None),
+            work_items.c.state.is_(None),
+        )
+        .values(**values)
+    )
+
+
+def released(
+    conn: Connection, execution_id: str
+) -> tuple[str | None, str | None, str | None, str | None]:
+    """(state, exception type, code, message) of the run's input item."""
+    row = conn.execute(
+        select(
+            work_items.c.state,
+            work_items.c.exception_type,
+            work_items.c.exception_code,
+            work_items.c.exception_message,
+        )
+        .where(work_items.c.execution_id == execution_id, work_items.c.parent_id.is_(None))
+        .order_by(work_items.c.created_at)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None, None, None, None
+    return row.state, row.exception_type, row.exception_code, row.exception_message
+
+
+def last_output(conn: Connection, execution_id: str) -> tuple[bool, Any]:
+    """(whether the run made an output item, the payload of its last one)."""
+    row = conn.execute(
+        select(work_items.c.payload)
+        .where(work_items.c.execution_id == execution_id, work_items.c.parent_id.is_not(None))
+        .order_by(work_items.c.created_at.desc(), work_items.c.id.desc())
+        .limit(1)
+    ).first()
+    return (False, None) if row is None else (True, row.payload["payload"])
+
+
+def delete_file(tx: Tx, item_id: str, file_id: str) -> bool:
+    """Remove a file of the item; False when it has no such file."""
+    gone = tx.conn.execute(
+        work_item_files.delete().where(
+            work_item_files.c.id == file_id, work_item_files.c.work_item_id == item_id
+        )
+    ).rowcount
+    return bool(gone)
+
+
+def file_by_id(conn: Connection, file_id: str) -> tuple[str, str, bytes] | None:
+    """(item id, name, bytes) of an uploaded file."""
+    row = conn.execute(
+        select(
+            work_item_files.c.work_item_id, work_item_files.c.file_name, work_item_files.c.content
+        ).where(work_item_files.c.id == file_id, work_item_files.c.uploaded_at.is_not(None))
+    ).first()
+    return None if row is None else (row.work_item_id, row.file_name, bytes(row.content))

@@ -169,6 +169,7 @@ def claim(c: Claim) -> dict[str, Any]:
         "inputs": c.inputs,
         "secretNames": list(c.secret_names),
         "timeoutSeconds": c.timeout_seconds,
+        "robotRun": c.robot_run,
     }
 
 

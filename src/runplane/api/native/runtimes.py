@@ -88,6 +88,7 @@ class ReportBody(LeaseBody):
     result: dict[str, Any] | None = None
     error: ErrorBody | None = None
     log: LogTail | None = None
+    robotRun: bool = False  # a Robocorp robot's run: its work items decide the end too
 
 
 @router.post("/runtimes", status_code=201)
@@ -163,6 +164,7 @@ async def lease_report(execution_id: str, body: ReportBody, ctx: Ctx, who: Who) 
         error_message=body.error.message if body.error else None,
         log=(body.log.attempt, body.log.text) if body.log else None,
         who=who,
+        robot_run=body.robotRun,
     )
     return JSON({"status": status.value})
 
