@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MAX_JSON_BODY_BYTES = 1024 * 1024
 MAX_BUNDLE_UPLOAD_BYTES = 64 * 1024 * 1024
+MAX_ARTIFACT_BYTES = 32 * 1024 * 1024  # one file a run left in its artifacts folder
 
 
 def default_data_dir() -> Path:

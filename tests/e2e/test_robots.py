@@ -236,6 +236,22 @@ def test_an_unchanged_robocorp_robot_reads_and_writes_work_items(
         assert done["status"] == "succeeded", (done, log)
         assert done["result"] == {"greeting": "hello Ada", "seen": {"name": "Ada"}}, done
         assert "input {'name': 'Ada'}" in log, log
+        # Its artifacts, through the native API...
+        listed = client.get(f"/api/v1/executions/{done['id']}/artifacts").json()["items"]
+        # robocorp-tasks writes its log.html there too, as under Control Room
+        assert {a["name"] for a in listed} == {"log.html", "note.txt", "output.robolog"}, listed
+        assert {a["attempt"] for a in listed} == {1}
+        got = client.get(f"/api/v1/executions/{done['id']}/artifacts/note.txt")
+        assert got.status_code == 200 and got.content == b"a note", got
+        # ...and its work items: the input (released done), then its two outputs.
+        items = client.get(f"/api/v1/executions/{done['id']}/work-items").json()["items"]
+        assert [(i["kind"], i["state"]) for i in items] == [
+            ("input", "COMPLETED"),
+            ("output", None),
+            ("output", None),
+        ], items
+        assert items[0]["payload"] == {"name": "Ada"} and items[1]["payload"] == {"stage": "first"}
+        assert [f["name"] for f in items[2]["files"]] == ["note.txt"], items
 
         # Through Robocorp's process API: a run, its items (input and outputs, with files).
         run = client.post(
@@ -254,6 +270,20 @@ def test_an_unchanged_robocorp_robot_reads_and_writes_work_items(
         assert payloads[0] == {"name": "Bob"} and {"stage": "first"} in payloads, items
         last = items[-1]
         assert [f["fileName"] for f in last["files"]] == ["note.txt"], last
+        assert items[0]["state"] == "DONE", items
+        # The robot run's artifacts, and a link to one that needs no credential.
+        base = f"/process-v1/workspaces/default/processes/order-robot/runs/{run_id}"
+        arts = client.get(f"{base}/robotRuns/{run_id}-1/artifacts").json()
+        note = next(a for a in arts if a["fileName"] == "note.txt")
+        assert "log.html" in {a["fileName"] for a in arts}, arts
+        link = client.get(f"{base}/robotRuns/{run_id}-1/artifacts/{note['id']}/note.txt")
+        assert link.status_code == 200, link.text
+        import httpx
+
+        fetched = httpx.get(link.json(), timeout=10)
+        assert fetched.status_code == 200 and fetched.content == b"a note"
+        forged = httpx.get(link.json().split("?")[0] + "?token=nope", timeout=10)
+        assert forged.status_code == 403
 
         # A BUSINESS exception fails the execution with its code and message.
         failed = client.post(
@@ -263,3 +293,9 @@ def test_an_unchanged_robocorp_robot_reads_and_writes_work_items(
         ended = wait_terminal(client, failed["id"], timeout=120)
         assert ended["status"] == "failed", ended
         assert ended["error"] == {"code": "INVALID_ORDER", "message": "Order 42 is not valid"}
+        items = client.get(f"/api/v1/executions/{ended['id']}/work-items").json()["items"]
+        assert items[0]["state"] == "FAILED" and items[0]["exception"] == {
+            "type": "BUSINESS",
+            "code": "INVALID_ORDER",
+            "message": "Order 42 is not valid",
+        }, items

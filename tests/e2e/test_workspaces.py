@@ -25,6 +25,7 @@ CREATES_IN_OWN_WORKSPACE = {
 NOT_WORKSPACE_SCOPED = {
     ("POST", "/process-v1/uploads/{file_id}"),
     ("GET", "/process-v1/uploads/{file_id}"),  # a file link: its signed token (test_robots)
+    ("GET", "/process-v1/uploads/artifacts/{artifact_id}"),  # an artifact link: the same
     ("GET", "/static/{path:path}"),
 }
 # Endless server-sent event streams: test_events shows another workspace's executions
@@ -34,6 +35,13 @@ ENDLESS = {("GET", "/api/v1/events")}
 SIGNS_OUT = {("POST", "/logout")}
 SHARED_NAME = "only-in-default"
 # A valid body where a route needs one, so only the object lookup can refuse it.
+QUERIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("PUT", "/api/v1/leases/{execution_id}/artifacts"): {
+        "leaseToken": 1,
+        "attempt": 1,
+        "name": "a.txt",
+    },
+}
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/process-v1/workspaces/{workspace}/processes/{process}/runs-batch"): [{}],
     (
@@ -149,6 +157,8 @@ def _walk(client: httpx.Client, world: dict[str, Any]) -> tuple[list[str], list[
         "run_id": execution["id"],
         "robot_run_id": f"{execution['id']}-1",
         "activity_run_id": f"{execution['id']}-1",
+        "artifact_id": "a",
+        "file_name": "log.html",
         "item_id": world["work_item"],
         "file_id": "f",
         "account_id": "default",  # Boomi's accountId: another workspace, by name
@@ -168,7 +178,12 @@ def _walk(client: httpx.Client, world: dict[str, Any]) -> tuple[list[str], list[
         path = re.sub(r"\{([^}:]+)(?::[^}]*)?\}", lambda m: str(values[m.group(1)]), template)
         if "execution_id" in params and "process" in params:
             path = path.replace(execution["id"], execution["executionId"])
-        r = client.request(method, path, json=BODIES.get((method, template), {}))
+        r = client.request(
+            method,
+            path,
+            json=BODIES.get((method, template), {}),
+            params=QUERIES.get((method, template)),
+        )
         if (method, template) in CREATES_IN_OWN_WORKSPACE | NOT_WORKSPACE_SCOPED:
             continue
         if set(params) - {"workspace"}:

@@ -197,3 +197,6 @@ class WorkItem:
     queued_at: datetime | None
     state_at: datetime  # when the state last changed
     files: tuple[WorkItemFile, ...] = ()
+    released: str | None = None  # COMPLETED / FAILED, as a robot released it in its run
+    exception: dict[str, Any] | None = None  # the exception it was released FAILED with
+    parent_id: str | None = None  # an output item's input item

@@ -298,6 +298,7 @@ class Agent:
             except Exception:
                 log.exception("could not hand %s back; its lease will lapse", claim.execution_id)
         elif isinstance(outcome, Outcome):
+            await self._keep_artifacts(claim, outcome)
             await self._report(claim, outcome, logs.take())
 
     async def _attempt(
@@ -398,6 +399,19 @@ class Agent:
         if lost or logs.lost:
             return None
         return HANDED_BACK if handed_back else outcome
+
+    async def _keep_artifacts(self, claim: Claim, outcome: Outcome) -> None:
+        """Hand the files the run left in its artifacts folder to the server (before the
+        report: once it is in, the lease is over)."""
+        for name, content in outcome.artifacts:
+            try:
+                await self.gateway.put_artifact(
+                    claim.execution_id, claim.lease_token, claim.attempt, name, content
+                )
+            except errors.StaleLease:
+                return
+            except Exception:
+                log.exception("artifact %s of %s could not be kept", name, claim.execution_id)
 
     async def _report(
         self, claim: Claim, outcome: Outcome, log_tail: tuple[int, str] | None

@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -123,6 +124,8 @@ class Outcome:
     error_code: str | None  # PROCESS_ERROR, EXIT_CODE, INVALID_RESULT, RESULT_TOO_LARGE,
     # TIMED_OUT, CANCELLED, LAUNCH_FAILED, PRELOAD_FAILED
     error_message: str | None
+    # files the run left in its artifacts folder (a robot's): (path in the folder, bytes)
+    artifacts: tuple[tuple[str, bytes], ...] = ()
 
 
 def _failed(code: str, message: str) -> Outcome:
@@ -431,6 +434,7 @@ class RunningExecution:
         self._launch_error = launch_error
         self._launch_error_code = error_code
         self._masker = SecretMasker(job.secret_values)
+        self._log_sink = log
         self._started_at = asyncio.get_running_loop().time()
         self._stop = asyncio.Event()
         self._cancel_requested = False
@@ -478,6 +482,15 @@ class RunningExecution:
             raise
         self._release()
         if self._files is not None:
+            if self._job.robot is not None:
+                folder = self._files.work / str(self._job.robot.get("artifactsDir") or "output")
+                kept, left = await asyncio.get_running_loop().run_in_executor(
+                    None, collect_artifacts, folder
+                )
+                if left:
+                    note = f"[runplane] artifacts not kept (over the limits): {', '.join(left)}\n"
+                    await self._log_sink(note)
+                outcome = dataclasses.replace(outcome, artifacts=kept)
             # After the outcome, not before: the report does not wait for the disk.
             _remove_later(self._files.root)
         return outcome
@@ -608,6 +621,35 @@ class RunningExecution:
         if (problem := _unstorable(result)) is not None:
             return _failed("INVALID_RESULT", f"the result cannot be stored as JSON: {problem}")
         return Outcome("succeeded", self._masker.mask_json(result), None, None)
+
+
+MAX_ARTIFACT_FILES = 100
+MAX_ARTIFACTS_BYTES = 32 * 1024 * 1024  # all of one attempt's artifacts together
+
+
+def collect_artifacts(folder: Path) -> tuple[tuple[tuple[str, bytes], ...], list[str]]:
+    """The regular files under `folder` (no symbolic links followed), by path, up to
+    MAX_ARTIFACT_FILES and MAX_ARTIFACTS_BYTES in all; and the paths left out."""
+    kept: list[tuple[str, bytes]] = []
+    left: list[str] = []
+    total = 0
+    if not folder.is_dir():
+        return (), []
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink() or not path.is_file():
+            continue
+        name = path.relative_to(folder).as_posix()
+        size = path.stat().st_size
+        if len(kept) >= MAX_ARTIFACT_FILES or total + size > MAX_ARTIFACTS_BYTES:
+            left.append(name)
+            continue
+        try:
+            kept.append((name, path.read_bytes()))
+        except OSError:
+            left.append(name)
+            continue
+        total += size
+    return tuple(kept), left
 
 
 def _remove_later(folder: Path) -> None:

@@ -177,6 +177,17 @@ class HttpGateway:
         doc = await self._json("POST", f"/leases/{execution_id}/report", json=body)
         return Status(doc["status"])
 
+    async def put_artifact(
+        self, execution_id: str, lease_token: int, attempt: int, name: str, content: bytes
+    ) -> None:
+        await self._request(
+            "PUT",
+            f"/leases/{execution_id}/artifacts",
+            params={"leaseToken": lease_token, "attempt": attempt, "name": name},
+            content=content,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+
     async def release(self, execution_id: str, lease_token: int) -> Status:
         doc = await self._json(
             "POST", f"/leases/{execution_id}/release", json={"leaseToken": lease_token}

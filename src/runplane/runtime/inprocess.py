@@ -66,6 +66,11 @@ class InProcessGateway:
             robot_run=robot_run,
         )
 
+    async def put_artifact(
+        self, execution_id: str, lease_token: int, attempt: int, name: str, content: bytes
+    ) -> None:
+        await leases.put_artifact(self.ctx, execution_id, lease_token, attempt, name, content)
+
     async def release(self, execution_id: str, lease_token: int) -> Status:
         return await leases.release(self.ctx, execution_id, lease_token)
 

@@ -28,6 +28,7 @@ from runplane.domain.states import Status
 from runplane.service import robot_runs
 from runplane.service.context import Context
 from runplane.service.hub import wait_for
+from runplane.store import artifacts as artifact_store
 from runplane.store import catalog as catalog_store
 from runplane.store import executions as execution_store
 from runplane.store import leases as store
@@ -205,6 +206,39 @@ async def append_log(
     def op(tx: Tx) -> None:
         _check_lease(tx, who, execution_id)
         log_store.append_log(tx, execution_id, lease_token, attempt, text, now)
+
+    await ctx.db.write(op)
+
+
+MAX_ARTIFACT_NAME_CHARS = 500
+
+
+async def put_artifact(
+    ctx: Context,
+    execution_id: str,
+    lease_token: int,
+    attempt: int,
+    name: str,
+    content: bytes,
+    who: Principal | None = None,
+) -> None:
+    """Keep a file the attempt left in its artifacts folder, under a held lease."""
+    if who is not None:
+        who.require(Scope.RUNTIME)
+    parts = name.split("/")
+    if not (0 < len(name) <= MAX_ARTIFACT_NAME_CHARS) or any(
+        p in ("", ".", "..") or "\x00" in p or "\\" in p for p in parts
+    ):
+        raise errors.InvalidRequest(
+            "An artifact's name is a relative path inside its folder.",
+            problems=[{"name": "name", "code": "invalid", "detail": "a relative path"}],
+        )
+    now = ctx.clock()
+
+    def op(tx: Tx) -> None:
+        _check_lease(tx, who, execution_id)
+        store.leased_row(tx.conn, execution_id, lease_token)
+        artifact_store.put(tx, execution_id, attempt, name, content, now)
 
     await ctx.db.write(op)
 

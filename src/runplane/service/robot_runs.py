@@ -31,6 +31,7 @@ from runplane.domain.auth import CredentialKind, Principal
 from runplane.domain.ids import new_id
 from runplane.domain.model import Claim, WorkItemFile
 from runplane.domain.states import Status
+from runplane.service import executions
 from runplane.service.context import Context
 from runplane.service.work_items import UPLOAD_TTL, check_file
 from runplane.store import credentials as credential_store
@@ -288,3 +289,9 @@ async def delete_file(ctx: Context, who: Principal, item_id: str, file_id: str) 
             raise errors.NotFound("The work item has no such file.")
 
     await ctx.db.write(op)
+
+
+async def list_items(ctx: Context, who: Principal, execution_id: str) -> list[dict[str, Any]]:
+    """A run's work items for the native API (the caller must see the execution)."""
+    await executions.get(ctx, who, execution_id)
+    return await ctx.db.read(lambda c: store.run_items(c, execution_id))

@@ -347,6 +347,21 @@ schedules = Table(
     Index("ix_schedules_workspace_id", "workspace_id"),
 )
 
+# Files a run left in its artifacts folder (a Robocorp robot's artifactsDir), kept
+# with the execution: by attempt and path within the folder.
+execution_artifacts = Table(
+    "execution_artifacts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("execution_id", ID, ForeignKey("executions.id"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("name", String(500), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("execution_id", "attempt", "name"),
+)
+
 # People who sign in to the web console. A name is unique in the installation;
 # a user's rights are a role per workspace (domain.users.Role).
 users = Table(

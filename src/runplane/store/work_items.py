@@ -38,6 +38,11 @@ _SELECT: Any = (
         work_items.c.public_payload,
         work_items.c.created_at,
         work_items.c.queued_at,
+        work_items.c.parent_id,
+        work_items.c.state,
+        work_items.c.exception_type,
+        work_items.c.exception_code,
+        work_items.c.exception_message,
         func.coalesce(executions.c.updated_at, work_items.c.created_at).label("state_at"),
     )
     .select_from(work_items)
@@ -59,6 +64,15 @@ def _item(row: Row[Any], files: dict[str, list[WorkItemFile]] | None = None) -> 
         queued_at=row.queued_at,
         state_at=row.state_at,
         files=tuple((files or {}).get(row.id, ())),
+        released=row.state,
+        exception=None
+        if row.exception_type is None
+        else {
+            "type": row.exception_type,
+            "code": row.exception_code,
+            "message": row.exception_message,
+        },
+        parent_id=row.parent_id,
     )
 
 
@@ -434,3 +448,42 @@ def file_by_id(conn: Connection, file_id: str) -> tuple[str, str, bytes] | None:
         ).where(work_item_files.c.id == file_id, work_item_files.c.uploaded_at.is_not(None))
     ).first()
     return None if row is None else (row.work_item_id, row.file_name, bytes(row.content))
+
+
+def run_items(conn: Connection, execution_id: str) -> list[dict[str, Any]]:
+    """A run's items, its input first then its outputs, as the native API shows them."""
+    rows = conn.execute(
+        select(
+            work_items.c.id,
+            work_items.c.parent_id,
+            work_items.c.public_payload,
+            work_items.c.state,
+            work_items.c.exception_type,
+            work_items.c.exception_code,
+            work_items.c.exception_message,
+            work_items.c.created_at,
+        )
+        .where(work_items.c.execution_id == execution_id)
+        .order_by(work_items.c.parent_id.is_not(None), work_items.c.created_at, work_items.c.id)
+    ).all()
+    files = files_of(conn, [r.id for r in rows])
+    return [
+        {
+            "id": r.id,
+            "kind": "input" if r.parent_id is None else "output",
+            "payload": r.public_payload["payload"],
+            "state": r.state,
+            "exception": None
+            if r.exception_type is None
+            else {
+                "type": r.exception_type,
+                "code": r.exception_code,
+                "message": r.exception_message,
+            },
+            "files": [
+                {"id": f.id, "name": f.name, "sizeBytes": f.size} for f in files.get(r.id, [])
+            ],
+            "createdAt": r.created_at,
+        }
+        for r in rows
+    ]

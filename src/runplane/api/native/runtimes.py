@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
@@ -167,6 +167,22 @@ async def lease_report(execution_id: str, body: ReportBody, ctx: Ctx, who: Who) 
         robot_run=body.robotRun,
     )
     return JSON({"status": status.value})
+
+
+@router.put("/leases/{execution_id}/artifacts", status_code=204)
+async def lease_artifact(
+    execution_id: str,
+    request: Request,
+    ctx: Ctx,
+    who: Who,
+    leaseToken: Annotated[int, Query(ge=0)],
+    attempt: Annotated[int, Query(ge=1)],
+    name: Annotated[str, Query(min_length=1, max_length=500)],
+) -> Response:
+    """Keep a file the attempt left in its artifacts folder (the body, its bytes)."""
+    content = await request.body()
+    await leases.put_artifact(ctx, execution_id, leaseToken, attempt, name, content, who=who)
+    return Response(status_code=204)
 
 
 @router.post("/leases/{execution_id}/release")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from runplane.api.native import (
     apps,
+    artifacts,
     credentials,
     events,
     executions,
@@ -25,11 +26,15 @@ from runplane.api.surface import (
     plain_scheme,
     query_reader,
 )
-from runplane.settings import MAX_BUNDLE_UPLOAD_BYTES
+from runplane.settings import MAX_ARTIFACT_BYTES, MAX_BUNDLE_UPLOAD_BYTES
 
 PREFIX = "/api/v1"
 PROCESS_SECRET_HEADER = b"runplane-process-secret"
 PROCESS_SECRET_PARAM = "process-secret"  # noqa: S105 - a query parameter name
+
+
+def _is_artifact_upload(path: str) -> bool:
+    return path.startswith(PREFIX + "/leases/") and path.endswith("/artifacts")
 
 
 def _is_version_upload(path: str) -> bool:
@@ -41,6 +46,7 @@ SURFACE = Surface(
     prefixes=(PREFIX,),
     routers=(
         executions.router,
+        artifacts.router,
         logs.router,
         events.router,
         processes.router,
@@ -64,6 +70,9 @@ SURFACE = Surface(
     schemes={"bearer": plain_scheme, "basic": basic_scheme},
     readers=(header_reader(PROCESS_SECRET_HEADER), query_reader(PROCESS_SECRET_PARAM)),
     redacted_params=frozenset({PROCESS_SECRET_PARAM}),
-    body_limits=(BodyLimit("POST", _is_version_upload, MAX_BUNDLE_UPLOAD_BYTES),),
+    body_limits=(
+        BodyLimit("POST", _is_version_upload, MAX_BUNDLE_UPLOAD_BYTES),
+        BodyLimit("PUT", _is_artifact_upload, MAX_ARTIFACT_BYTES),
+    ),
     inner=TriggerFastPath,
 )

@@ -128,11 +128,15 @@ def started(r: Run) -> dict[str, Any]:
     return {"id": r.execution.id, "workItemIds": list(r.work_item_ids)}
 
 
+# how a robot released an item in its run, as Control Room shows it
+RELEASED_STATE = {"COMPLETED": "DONE", "FAILED": "FAILED"}
+
+
 def work_item(item: WorkItem, include_data: bool) -> dict[str, Any]:
     """A work item; its payload only when asked for."""
     doc: dict[str, Any] = {
         "id": item.id,
-        "state": WORK_ITEM_STATE[item.execution_status],
+        "state": RELEASED_STATE.get(item.released or "", WORK_ITEM_STATE[item.execution_status]),
         "stateTs": ts(item.state_at),
         "createTs": ts(item.created_at),
         "queueTs": ts(item.queued_at),
@@ -145,6 +149,10 @@ def work_item(item: WorkItem, include_data: bool) -> dict[str, Any]:
         "batchPriority": 0,
         "files": [{"id": f.id, "fileName": f.name, "fileSize": f.size} for f in item.files],
     }
+    if item.exception is not None:
+        doc["exception"] = item.exception
+    if item.parent_id is not None:
+        doc["parentId"] = item.parent_id
     if include_data:
         doc["payload"] = item.payload
     return doc

@@ -25,7 +25,7 @@ from runplane.api.deps import principal_of
 from runplane.api.native.render import JSON
 from runplane.api.routing import surface_route
 from runplane.domain import errors
-from runplane.service import catalog, refs
+from runplane.service import artifacts, catalog, refs
 from runplane.service import work_items as svc
 from runplane.service.context import Context
 
@@ -228,6 +228,53 @@ async def get_robot_run(
     if found is None:
         raise errors.ExecutionNotFound(f"No robot run {robot_run_id!r} in run {run_id!r}.")
     return JSON(found)
+
+
+@process_api.get(P + "/runs/{run_id}/robotRuns/{robot_run_id}/artifacts")
+async def list_artifacts(
+    workspace: str, process: str, run_id: str, robot_run_id: str, request: Request
+) -> Response:
+    """The files the robot run (attempt) left in its artifacts folder: a bare array."""
+    ctx: Context = request.app.state.ctx
+    name = await _scope(request, workspace, process)
+    run = await svc.get_run(ctx, principal_of(request), name, run_id)
+    attempt = _attempt_of(run_id, robot_run_id)
+    listed = await artifacts.list_artifacts(ctx, principal_of(request), run.execution.id)
+    return JSON(
+        [
+            {"id": a["id"], "fileName": a["name"], "fileSize": a["size"]}
+            for a in listed
+            if a["attempt"] == attempt
+        ]
+    )
+
+
+@process_api.get(P + "/runs/{run_id}/robotRuns/{robot_run_id}/artifacts/{artifact_id}/{file_name}")
+async def artifact_link(
+    workspace: str,
+    process: str,
+    run_id: str,
+    robot_run_id: str,
+    artifact_id: str,
+    file_name: str,
+    request: Request,
+) -> Response:
+    """A JSON string: a link (good for an hour, no Authorization) to the artifact's bytes."""
+    ctx: Context = request.app.state.ctx
+    name = await _scope(request, workspace, process)
+    run = await svc.get_run(ctx, principal_of(request), name, run_id)
+    token = await artifacts.link_token(ctx, principal_of(request), run.execution.id, artifact_id)
+    base = str(request.base_url).rstrip("/") + mapping.PROCESS_PREFIX
+    url = f"{base}/uploads/artifacts/{artifact_id}?token={quote(token)}"
+    return JSON(url, headers={"Cache-Control": "no-store"})
+
+
+def _attempt_of(run_id: str, robot_run_id: str) -> int:
+    """A robot run id is `<run id>-<attempt>`."""
+    prefix, _, number = robot_run_id.rpartition("-")
+    if prefix != run_id or not number.isdigit():
+        raise errors.ExecutionNotFound(f"No robot run {robot_run_id!r} in run {run_id!r}.")
+    return int(number)
 
 
 @process_api.get(P + "/runs/{run_id}/work-items")

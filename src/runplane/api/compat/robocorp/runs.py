@@ -23,6 +23,7 @@ from runplane.api.deps import principal_of
 from runplane.api.native.render import JSON
 from runplane.api.routing import surface_route
 from runplane.domain import errors
+from runplane.service import artifacts
 from runplane.service import robot_runs as svc
 from runplane.service.context import Context
 
@@ -156,4 +157,19 @@ async def download(file_id: str, request: Request) -> Response:
         content,
         media_type="application/octet-stream",
         headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
+    )
+
+
+@process_api.get("/uploads/artifacts/{artifact_id}")
+async def artifact(artifact_id: str, request: Request) -> Response:
+    """An artifact's bytes, by the link `artifacts/{id}/{fileName}` gave."""
+    name, content = await artifacts.by_link(
+        _ctx(request), artifact_id, request.query_params.get("token", "")
+    )
+    return Response(
+        content,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name.rsplit('/', 1)[-1])}"
+        },
     )
