@@ -19,8 +19,9 @@ from tests.support import ADMIN_TOKEN, Server, ServerFactory, wait_terminal, wai
 
 # The OAuth2 token endpoints authenticate the client themselves (RFC 6749 errors).
 OAUTH_PUBLIC = {"/oauth2/token", "/accounts/api/v2/oauth2/token", "/oauth2/revoke"}
-# Presigned uploads: the one-time token in the form is the credential.
-PRESIGNED = {"/process-v1/uploads/x"}
+# Presigned uploads and links: the one-time token in the form, or the signed token in
+# the link, is the credential.
+PRESIGNED = {"/process-v1/uploads/x", "/process-v1/uploads/artifacts/x"}
 # The console's sign-in page and assets need no session; its other pages send a browser
 # without one to sign in (303), in the console's own way.
 CONSOLE_PUBLIC = {"/login", "/static/x"}
@@ -81,6 +82,7 @@ VENDOR_401: dict[str, Callable[[Any], bool]] = {
     "/mulesoft/": lambda b: (b["status"], b["code"]) == (401, "unauthenticated"),
     "/workspace-v1/": lambda b: b["error"] == "unauthenticated" and bool(b["message"]),
     "/process-v1/": lambda b: b["error"] == "unauthenticated" and bool(b["message"]),
+    "/json-v1/": lambda b: b["error"] == "unauthenticated" and bool(b["message"]),
     "/api/rest/v1/": lambda b: b["@type"] == "Error" and bool(b["message"]),
 }
 """Each vendor surface's 401 body, by path prefix."""
@@ -108,8 +110,11 @@ def test_every_route_but_the_public_ones_needs_a_credential(server: Server) -> N
                 assert r.headers["location"].startswith("/login"), (method, path)
                 checked += 1
                 continue
-            if path in PRESIGNED:  # reached the route: `{}` is not the form it needs
+            if path in PRESIGNED and method == "POST":  # reached: `{}` is not the form
                 assert r.status_code == 422 and r.json()["error"] == "invalid_request", path
+                continue
+            if path in PRESIGNED:  # a link without its token: refused by the route itself
+                assert r.status_code == 403 and r.json()["error"] == "forbidden", path
                 continue
             assert r.status_code == 401, (method, path)
             vendor = next((v for prefix, v in VENDOR_401.items() if path.startswith(prefix)), None)
