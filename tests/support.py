@@ -454,3 +454,17 @@ def make_wheel(folder: Path, name: str, version: str, files: dict[str, str]) -> 
         for path, text in entries.items():
             archive.writestr(path, text)
     return wheel
+
+
+def admin_cli(srv: Server, config_dir: Path, *args: str, timeout: float = 60.0) -> Any:
+    """Run `runplane ARGS` against `srv` as its admin (tests/cli_runner.py), with a config
+    file of its own in `config_dir`: (exit code, stdout, stderr) as `Finished`."""
+    from tests.cli_runner import run_cli
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNPLANE_")}
+    env |= {
+        "RUNPLANE_SERVER": srv.base,
+        "RUNPLANE_TOKEN": ADMIN_TOKEN,
+        "RUNPLANE_CONFIG": str(config_dir / "cli.toml"),
+    }
+    return run_cli(list(args), env=env, timeout=timeout)

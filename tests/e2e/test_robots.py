@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.cli_runner import run_cli
 from tests.e2e.test_dependencies import LIBRARY, start
-from tests.support import ADMIN_TOKEN, Server, ServerFactory, wait_terminal
+from tests.support import Server, ServerFactory, admin_cli, wait_terminal
 
 PY = f"{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -77,13 +76,7 @@ def make_robot(root: Path, name: str = "monthly-robot") -> Path:
 
 
 def cli(srv: Server, tmp_path: Path, *args: str) -> Any:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNPLANE_")}
-    env |= {
-        "RUNPLANE_SERVER": srv.base,
-        "RUNPLANE_TOKEN": ADMIN_TOKEN,
-        "RUNPLANE_CONFIG": str(tmp_path / "cli.toml"),
-    }
-    return run_cli(list(args), env=env, timeout=60)
+    return admin_cli(srv, tmp_path, *args)
 
 
 def test_a_robot_folder_deploys_and_runs_its_task_as_rcc_would(
@@ -208,6 +201,7 @@ def pypi_reachable() -> str | None:
     return None
 
 
+@pytest.mark.slow  # installs robocorp-tasks and robocorp-workitems from PyPI
 def test_an_unchanged_robocorp_robot_reads_and_writes_work_items(
     start_server: ServerFactory, tmp_path: Path
 ) -> None:

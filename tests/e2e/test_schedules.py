@@ -5,15 +5,13 @@ in the database, rather than waiting for the clock)."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.cli_runner import run_cli
-from tests.support import ADMIN_TOKEN, Server, ServerFactory, deploy, make_process, wait_until
+from tests.support import Server, ServerFactory, admin_cli, deploy, make_process, wait_until
 
 CODE = """
 import json
@@ -37,13 +35,7 @@ inputs = { mode = "nightly" }
 
 
 def cli(srv: Server, tmp_path: Path, *args: str) -> Any:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNPLANE_")}
-    env |= {
-        "RUNPLANE_SERVER": srv.base,
-        "RUNPLANE_TOKEN": ADMIN_TOKEN,
-        "RUNPLANE_CONFIG": str(tmp_path / "cli.toml"),
-    }
-    return run_cli(list(args), env=env, timeout=60)
+    return admin_cli(srv, tmp_path, *args)
 
 
 def make_due(srv: Server, schedule_id: str, ago: timedelta = timedelta(seconds=1)) -> str:

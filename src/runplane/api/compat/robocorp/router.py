@@ -42,7 +42,7 @@ LEGACY_RUN = "/workspaces/{workspace}/processes/{process}/runs/{run_id}"
 P = "/workspaces/{workspace}/processes/{process}"
 
 
-async def _json(request: Request, default: Any) -> Any:
+async def json_body(request: Request, default: Any) -> Any:
     """The JSON value of the body, whatever the Content-Type; `default` when empty."""
     raw = await request.body()
     if not raw.strip():
@@ -91,7 +91,7 @@ async def legacy_start(workspace: str, process: str, request: Request) -> Respon
     """Start a run; the body is its work item's payload (bare or `{"variables": …}`)."""
     ctx: Context = request.app.state.ctx
     name = await _scope(request, workspace, process)
-    payload = await _json(request, {})
+    payload = await json_body(request, {})
     [run] = await svc.start_runs(ctx, principal_of(request), name, [payload])
     return JSON(
         {
@@ -141,7 +141,7 @@ async def start_run(workspace: str, process: str, request: Request) -> Response:
     """Start a run; the body (any JSON value) is its work item's payload."""
     ctx: Context = request.app.state.ctx
     name = await _scope(request, workspace, process)
-    payload = await _json(request, {})
+    payload = await json_body(request, {})
     [run] = await svc.start_runs(ctx, principal_of(request), name, [payload])
     return JSON(mapping.started(run))
 
@@ -151,7 +151,7 @@ async def start_runs(workspace: str, process: str, request: Request) -> Response
     """Start one run per element of a JSON array; all or none."""
     ctx: Context = request.app.state.ctx
     name = await _scope(request, workspace, process)
-    payloads = await _json(request, None)
+    payloads = await json_body(request, None)
     if not isinstance(payloads, list) or not payloads:
         raise errors.InvalidRequest(
             "The body must be a non-empty JSON array of work item payloads.",
@@ -167,7 +167,7 @@ async def run_request(workspace: str, process: str, request: Request) -> Respons
     item; `{"type": "default"}` one per waiting item, or one with an empty payload."""
     ctx: Context = request.app.state.ctx
     name = await _scope(request, workspace, process)
-    body = await _json(request, {})
+    body = await json_body(request, {})
     if not isinstance(body, dict):
         raise errors.InvalidRequest(
             "The body must be a JSON object.",
@@ -290,7 +290,7 @@ async def create_item(workspace: str, process: str, request: Request) -> Respons
     `?bodyAsPayload=true` the body itself."""
     ctx: Context = request.app.state.ctx
     name = await _scope(request, workspace, process)
-    body = await _json(request, {})
+    body = await json_body(request, {})
     if _flag(request, "bodyAsPayload"):
         payload = body
     elif isinstance(body, dict):
@@ -335,7 +335,7 @@ async def request_upload(workspace: str, process: str, item_id: str, request: Re
     the file goes as a multipart POST with the fields and a `file` part."""
     ctx: Context = request.app.state.ctx
     name = await _scope(request, workspace, process)
-    body = await _json(request, {})
+    body = await json_body(request, {})
     if not isinstance(body, dict):
         raise errors.InvalidRequest(
             'The body must be {"fileName", "fileSize"}.',

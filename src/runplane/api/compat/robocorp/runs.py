@@ -14,11 +14,11 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
-import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from runplane.api.compat.robocorp import mapping
+from runplane.api.compat.robocorp.router import json_body
 from runplane.api.deps import principal_of
 from runplane.api.native.render import JSON
 from runplane.api.routing import surface_route
@@ -40,13 +40,8 @@ WA = "/workspaces/{workspace}/workitems/{item_id}"
 
 
 async def _body(request: Request) -> Any:
-    raw = await request.body()
-    if not raw.strip():
-        return None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise errors.MalformedJson(f"The request body is not valid JSON: {exc}.") from exc
+    """The JSON body (whatever the Content-Type), None when empty."""
+    return await json_body(request, None)
 
 
 def _ctx(request: Request) -> Context:
