@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -15,7 +15,7 @@ from runplane.domain import errors
 from runplane.domain.auth import Scope
 from runplane.domain.model import Execution
 from runplane.domain.states import Status
-from runplane.service import catalog
+from runplane.service import artifacts, catalog, robot_runs
 from runplane.service import executions as svc
 from runplane.web.common import ctx_of, is_htmx, who_of
 from runplane.web.errors import console_route
@@ -125,12 +125,16 @@ async def execution_row(request: Request, execution_id: str) -> Response:
     return render(request, "_execution_row.html", e=execution)
 
 
-def _summary(request: Request, execution: Execution) -> dict[str, Any]:
-    who = who_of(request)
+async def _summary(request: Request, execution: Execution) -> dict[str, Any]:
+    ctx, who = ctx_of(request), who_of(request)
+    ended = execution.status not in CANCELLABLE
     return {
         "e": execution,
         "can_cancel": who.has(Scope.EXECUTIONS_START) and execution.status in CANCELLABLE,
         "can_start": who.has(Scope.EXECUTIONS_START),
+        # a robot's run: its work items, and the files it left (kept once it ended)
+        "work_items": await robot_runs.list_items(ctx, who, execution.id),
+        "artifacts": await artifacts.list_artifacts(ctx, who, execution.id) if ended else [],
     }
 
 
@@ -144,7 +148,7 @@ async def execution_page(request: Request, execution_id: str) -> Response:
         title=f"{execution.process_name} · {execution.id}",
         nav="executions",
         log_tail=LOG_TAIL_CHUNKS,
-        **_summary(request, execution),
+        **await _summary(request, execution),
     )
 
 
@@ -152,11 +156,27 @@ async def execution_page(request: Request, execution_id: str) -> Response:
 async def execution_summary(request: Request, execution_id: str) -> Response:
     """The live part of the execution page (status, timeline, result, buttons)."""
     execution = await svc.get(ctx_of(request), who_of(request), execution_id)
-    return render(request, "_execution_summary.html", **_summary(request, execution))
+    return render(request, "_execution_summary.html", **await _summary(request, execution))
+
+
+@router.get("/executions/{execution_id}/artifacts/{name:path}")
+async def artifact(request: Request, execution_id: str, name: str) -> Response:
+    """An artifact's bytes, for the signed-in user who may see the execution."""
+    file_name, content = await artifacts.get_artifact(
+        ctx_of(request), who_of(request), execution_id, name
+    )
+    return Response(
+        content,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": "attachment; filename*=UTF-8''"
+            + quote(file_name.rsplit("/", 1)[-1])
+        },
+    )
 
 
 @router.post("/executions/{execution_id}/cancel")
 async def cancel(request: Request, execution_id: str) -> Response:
     """Cancel; the summary comes back (a running execution ends once its runtime killed it)."""
     execution = await svc.cancel(ctx_of(request), who_of(request), execution_id)
-    return render(request, "_execution_summary.html", **_summary(request, execution))
+    return render(request, "_execution_summary.html", **await _summary(request, execution))
