@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from runplane.api.native.render import attachment
 from runplane.domain import errors
 from runplane.domain.auth import Scope
 from runplane.domain.model import Execution
@@ -165,14 +166,7 @@ async def artifact(request: Request, execution_id: str, name: str) -> Response:
     file_name, content = await artifacts.get_artifact(
         ctx_of(request), who_of(request), execution_id, name
     )
-    return Response(
-        content,
-        media_type="application/octet-stream",
-        headers={
-            "Content-Disposition": "attachment; filename*=UTF-8''"
-            + quote(file_name.rsplit("/", 1)[-1])
-        },
-    )
+    return attachment(content, file_name)
 
 
 @router.post("/executions/{execution_id}/cancel")

@@ -4,13 +4,12 @@ a robot run's work items (its input and outputs)."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter
 from starlette.responses import Response
 
 from runplane.api.deps import Ctx, Who
-from runplane.api.native.render import JSON, ts
+from runplane.api.native.render import JSON, attachment, ts
 from runplane.service import artifacts as svc
 from runplane.service import robot_runs
 
@@ -37,12 +36,7 @@ async def list_artifacts(execution_id: str, ctx: Ctx, who: Who) -> Response:
 async def get_artifact(execution_id: str, name: str, ctx: Ctx, who: Who) -> Response:
     """An artifact's bytes (of the latest attempt that left one of that name)."""
     file_name, content = await svc.get_artifact(ctx, who, execution_id, name)
-    base = file_name.rsplit("/", 1)[-1]
-    return Response(
-        content,
-        media_type="application/octet-stream",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(base)}"},
-    )
+    return attachment(content, file_name)
 
 
 @router.get("/executions/{execution_id}/work-items")

@@ -24,6 +24,16 @@ from runplane.domain.reports import Report
 API = "/api/v1"
 
 
+def attachment(content: bytes, name: str) -> Response:
+    """Bytes to save as a file: `name`'s last path segment, UTF-8 encoded (RFC 6266)."""
+    base = quote(name.rsplit("/", 1)[-1])
+    return Response(
+        content,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{base}"},
+    )
+
+
 class JSON(Response):
     """A JSON response rendered with orjson."""
 

@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from runplane.api.compat.robocorp import mapping
 from runplane.api.deps import principal_of
-from runplane.api.native.render import JSON
+from runplane.api.native.render import JSON, attachment
 from runplane.api.routing import surface_route
 from runplane.domain import errors
 from runplane.service import artifacts, catalog, refs
@@ -386,11 +386,7 @@ async def download(
     ctx: Context = request.app.state.ctx
     name = await _scope(request, workspace, process)
     file_name, content = await svc.get_file(ctx, principal_of(request), name, item_id, file_id)
-    return Response(
-        content,
-        media_type="application/octet-stream",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(file_name)}"},
-    )
+    return attachment(content, file_name)
 
 
 async def _items(request: Request, process: str, run_id: str | None) -> Response:

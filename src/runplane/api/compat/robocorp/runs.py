@@ -20,7 +20,7 @@ from starlette.responses import Response
 from runplane.api.compat.robocorp import mapping
 from runplane.api.compat.robocorp.router import json_body
 from runplane.api.deps import principal_of
-from runplane.api.native.render import JSON
+from runplane.api.native.render import JSON, attachment
 from runplane.api.routing import surface_route
 from runplane.domain import errors
 from runplane.service import artifacts
@@ -148,11 +148,7 @@ async def download(file_id: str, request: Request) -> Response:
     """A file's bytes, by the link `files/{fileId}` gave (its token is the credential)."""
     token = request.query_params.get("token", "")
     name, content = await svc.download(_ctx(request), file_id, token)
-    return Response(
-        content,
-        media_type="application/octet-stream",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
-    )
+    return attachment(content, name)
 
 
 @process_api.get("/uploads/artifacts/{artifact_id}")
@@ -161,10 +157,4 @@ async def artifact(artifact_id: str, request: Request) -> Response:
     name, content = await artifacts.by_link(
         _ctx(request), artifact_id, request.query_params.get("token", "")
     )
-    return Response(
-        content,
-        media_type="application/octet-stream",
-        headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name.rsplit('/', 1)[-1])}"
-        },
-    )
+    return attachment(content, name)
