@@ -75,6 +75,18 @@ class Principal:
                 "Managing credentials needs an admin credential limited to no environment."
             )
 
+    def require_not_process_secret(self) -> None:
+        """Forbidden for a process secret (or another credential tied to one process):
+        it starts and reads its own process only."""
+        if self.process_id is not None:
+            raise Forbidden("A process secret can only start and read its own process.")
+
+    def require_catalog_read(self) -> None:
+        """Forbidden unless the principal may read the catalog: processes, deployments,
+        schedules (any of the read, start or write scopes, not a process secret)."""
+        self.require_not_process_secret()
+        self.require_any(Scope.EXECUTIONS_READ, Scope.PROCESSES_WRITE, Scope.EXECUTIONS_START)
+
     def require_any(self, *scopes: Scope) -> None:
         """Forbidden unless the principal holds one of `scopes`."""
         if not any(self.has(s) for s in scopes):

@@ -25,7 +25,7 @@ async def upload_version(
     A Robocorp robot (robot.yaml, no runplane.toml) runs `task` (or its only task).
     """
     who.require(Scope.PROCESSES_WRITE)
-    _not_a_process_secret(who)
+    who.require_not_process_secret()
     try:
         digest = bundles.content_hash(data)
         spec = read_folder(bundles.read_texts(data), process_name, task)
@@ -87,7 +87,7 @@ async def deploy(
     `input_arguments` None keeps the deployment's current ones, secret ones included (the
     console's deploy and invokable toggle)."""
     who.require(Scope.PROCESSES_WRITE)
-    _not_a_process_secret(who)
+    who.require_not_process_secret()
     now = ctx.clock()
 
     def op(tx: Tx) -> tuple[Deployment, bool]:
@@ -125,7 +125,7 @@ async def deploy(
 async def undeploy(ctx: Context, who: Principal, process_name: str, environment_name: str) -> None:
     """Make a deployment not invokable (executions already accepted still run)."""
     who.require(Scope.PROCESSES_WRITE)
-    _not_a_process_secret(who)
+    who.require_not_process_secret()
 
     def op(tx: Tx) -> None:
         process = store.get_process(tx.conn, who.workspace_id, process_name)
@@ -138,7 +138,7 @@ async def undeploy(ctx: Context, who: Principal, process_name: str, environment_
 
 async def list_processes(ctx: Context, who: Principal) -> list[tuple[Process, int | None]]:
     """Every process with its newest version number."""
-    _require_catalog_read(who)
+    who.require_catalog_read()
     return await ctx.db.read(lambda c: store.list_processes(c, who.workspace_id))
 
 
@@ -146,7 +146,7 @@ async def get_process(
     ctx: Context, who: Principal, name: str
 ) -> tuple[Process, list[Version], list[Deployment]]:
     """A process with its versions and deployments."""
-    _require_catalog_read(who)
+    who.require_catalog_read()
 
     def op(conn: Any) -> tuple[Process, list[Version], list[Deployment]]:
         process = store.get_process(conn, who.workspace_id, name)
@@ -161,7 +161,7 @@ async def get_process(
 
 async def list_versions(ctx: Context, who: Principal, name: str) -> list[Version]:
     """Every version of a process, newest first."""
-    _require_catalog_read(who)
+    who.require_catalog_read()
 
     def op(conn: Any) -> list[Version]:
         return store.list_versions(conn, store.get_process(conn, who.workspace_id, name).id)
@@ -171,7 +171,7 @@ async def list_versions(ctx: Context, who: Principal, name: str) -> list[Version
 
 async def get_version(ctx: Context, who: Principal, name: str, number: int) -> Version:
     """One version of a process."""
-    _require_catalog_read(who)
+    who.require_catalog_read()
 
     def op(conn: Any) -> Version:
         return store.get_version(conn, store.get_process(conn, who.workspace_id, name).id, number)
@@ -186,7 +186,7 @@ async def list_deployments(
     environment_name: str | None = None,
 ) -> list[Deployment]:
     """Deployments, optionally of one process or environment."""
-    _require_catalog_read(who)
+    who.require_catalog_read()
 
     def op(conn: Any) -> list[Deployment]:
         pid = store.get_process(conn, who.workspace_id, process_name).id if process_name else None
@@ -202,15 +202,5 @@ async def list_deployments(
 
 async def list_environments(ctx: Context, who: Principal) -> list[Environment]:
     """Every environment of the workspace."""
-    _require_catalog_read(who)
+    who.require_catalog_read()
     return await ctx.db.read(lambda c: store.list_environments(c, who.workspace_id))
-
-
-def _require_catalog_read(who: Principal) -> None:
-    _not_a_process_secret(who)
-    who.require_any(Scope.EXECUTIONS_READ, Scope.PROCESSES_WRITE, Scope.EXECUTIONS_START)
-
-
-def _not_a_process_secret(who: Principal) -> None:
-    if who.process_id is not None:
-        raise errors.Forbidden("A process secret can only start and read its own process.")

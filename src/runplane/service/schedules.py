@@ -156,7 +156,8 @@ async def create(
     ctx: Context, who: Principal, process_name: str, environment_name: str, body: ScheduleInput
 ) -> Schedule:
     """A new schedule of the deployment of `process_name` to `environment_name`."""
-    _require_manage(who)
+    who.require_not_process_secret()
+    who.require(Scope.PROCESSES_WRITE)
 
     def op(tx: Tx) -> Schedule:
         process = catalog_store.get_process(tx.conn, who.workspace_id, process_name)
@@ -171,13 +172,7 @@ async def create(
 def declare_op(tx: Tx, ctx: Context, workspace_id: str, process_id: str, env_id: str) -> None:
     """At deploy: create the schedules runplane.toml declares that the deployment lacks
     (by name). Schedules changed or deleted through the API stay as they are."""
-    deployed = catalog_store.list_deployments(
-        tx.conn, workspace_id, process_id=process_id, environment_id=env_id
-    )
-    if not deployed:
-        return
-    version = catalog_store.get_version(tx.conn, process_id, deployed[0].version_number)
-    declared = version.spec.get("schedules") or []
+    declared = _deployed_spec(tx, workspace_id, process_id, env_id).schedules
     present = store.names(tx.conn, process_id, env_id)
     for entry in declared:
         if entry["name"] in present:
@@ -197,7 +192,7 @@ async def list_schedules(
     ctx: Context, who: Principal, process_name: str | None = None
 ) -> list[Schedule]:
     """The workspace's schedules (of one process), where the caller may look."""
-    _require_read(who)
+    who.require_catalog_read()
 
     def op(conn: Any) -> list[Schedule]:
         pid = (
@@ -211,14 +206,15 @@ async def list_schedules(
 
 
 async def get(ctx: Context, who: Principal, schedule_id: str) -> Schedule:
-    _require_read(who)
+    who.require_catalog_read()
     schedule = await ctx.db.read(lambda c: store.get(c, who.workspace_id, schedule_id))
     return _visible(who, schedule)
 
 
 async def update(ctx: Context, who: Principal, schedule_id: str, body: ScheduleInput) -> Schedule:
     """Change what is given; a changed timetable (or a resume) starts from now."""
-    _require_manage(who)
+    who.require_not_process_secret()
+    who.require(Scope.PROCESSES_WRITE)
     _refuse(check(body))
 
     def op(tx: Tx) -> Schedule:
@@ -254,7 +250,8 @@ async def update(ctx: Context, who: Principal, schedule_id: str, body: ScheduleI
 
 
 async def delete(ctx: Context, who: Principal, schedule_id: str) -> None:
-    _require_manage(who)
+    who.require_not_process_secret()
+    who.require(Scope.PROCESSES_WRITE)
 
     def op(tx: Tx) -> None:
         _visible(who, store.get(tx.conn, who.workspace_id, schedule_id))
@@ -267,18 +264,6 @@ def _visible(who: Principal, schedule: Schedule) -> Schedule:
     if who.environment_ids is not None and schedule.environment_id not in who.environment_ids:
         raise errors.NotFound("No such schedule.")
     return schedule
-
-
-def _require_manage(who: Principal) -> None:
-    if who.process_id is not None:
-        raise errors.Forbidden("A process secret can only start and read its own process.")
-    who.require(Scope.PROCESSES_WRITE)
-
-
-def _require_read(who: Principal) -> None:
-    if who.process_id is not None:
-        raise errors.Forbidden("A process secret can only start and read its own process.")
-    who.require_any(Scope.EXECUTIONS_READ, Scope.PROCESSES_WRITE, Scope.EXECUTIONS_START)
 
 
 def _starter(schedule: Schedule) -> Principal:
