@@ -33,7 +33,7 @@ from runplane.domain.model import Claim, WorkItemFile
 from runplane.domain.states import Status
 from runplane.service import executions
 from runplane.service.context import Context
-from runplane.service.work_items import UPLOAD_TTL, check_file
+from runplane.service.work_items import UploadSlot
 from runplane.store import credentials as credential_store
 from runplane.store import executions as execution_store
 from runplane.store import sealing
@@ -234,29 +234,15 @@ async def list_files(ctx: Context, who: Principal, item_id: str) -> list[WorkIte
 
 async def request_upload(ctx: Context, who: Principal, item_id: str, body: Any) -> tuple[str, str]:
     """An upload slot for a file of the run's item: (file id, one-time token)."""
-    name = body.get("fileName") if isinstance(body, dict) else None
-    size = body.get("fileSize") if isinstance(body, dict) else None
-    check_file(name, size)
-    assert isinstance(name, str) and isinstance(size, int)
-    token = secrets.new_upload_token()
-    file_id = new_id()
-    now = ctx.clock()
+    fields = body if isinstance(body, dict) else {}
+    slot = UploadSlot(fields.get("fileName"), fields.get("fileSize"), ctx.clock())
 
     def op(tx: Tx) -> None:
         _item(tx.conn, who, item_id)
-        store.add_file_slot(
-            tx,
-            file_id=file_id,
-            item_id=item_id,
-            file_name=name,
-            file_size=size,
-            upload_hash=secrets.digest(token),
-            expires_at=now + UPLOAD_TTL,
-            now=now,
-        )
+        slot.add(tx, item_id)
 
     await ctx.db.write(op)
-    return file_id, token
+    return slot.file_id, slot.token
 
 
 async def download_token(ctx: Context, who: Principal, item_id: str, file_id: str) -> str:

@@ -313,27 +313,40 @@ async def request_upload(
     within UPLOAD_TTL.
     """
     who.require(Scope.EXECUTIONS_START)
-    check_file(file_name, file_size)
-    token = secrets.new_upload_token()
-    file_id = new_id()
-    now = ctx.clock()
+    slot = UploadSlot(file_name, file_size, ctx.clock())
 
     def op(tx: Tx) -> None:
         found = _visible_process(tx.conn, who, process)
         store.get(tx.conn, who.workspace_id, found.id, item_id)
-        store.add_file_slot(
-            tx,
-            file_id=file_id,
-            item_id=item_id,
-            file_name=file_name,
-            file_size=file_size,
-            upload_hash=secrets.digest(token),
-            expires_at=now + UPLOAD_TTL,
-            now=now,
-        )
+        slot.add(tx, item_id)
 
     await ctx.db.write(op)
-    return file_id, token
+    return slot.file_id, slot.token
+
+
+class UploadSlot:
+    """A file to upload to a work item, checked (InvalidRequest): its id and one-time
+    token, made before the write that adds it (`add`), within UPLOAD_TTL of `now`."""
+
+    def __init__(self, file_name: Any, file_size: Any, now: datetime) -> None:
+        check_file(file_name, file_size)
+        self.file_name: str = file_name
+        self.file_size: int = file_size
+        self.now = now
+        self.file_id = new_id()
+        self.token = secrets.new_upload_token()
+
+    def add(self, tx: Tx, item_id: str) -> None:
+        store.add_file_slot(
+            tx,
+            file_id=self.file_id,
+            item_id=item_id,
+            file_name=self.file_name,
+            file_size=self.file_size,
+            upload_hash=secrets.digest(self.token),
+            expires_at=self.now + UPLOAD_TTL,
+            now=self.now,
+        )
 
 
 async def upload(ctx: Context, file_id: str, token: str, content: bytes) -> None:
