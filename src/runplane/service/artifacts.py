@@ -8,6 +8,7 @@ from typing import Any
 
 from runplane.domain import errors
 from runplane.domain.auth import Principal
+from runplane.domain.model import Execution
 from runplane.service import executions
 from runplane.service.context import Context
 from runplane.store import artifacts as store
@@ -18,8 +19,13 @@ LINK_TTL_SECONDS = 3600
 
 async def list_artifacts(ctx: Context, who: Principal, execution_id: str) -> list[dict[str, Any]]:
     """An execution's artifacts (every attempt's), without their bytes."""
-    await executions.get(ctx, who, execution_id)  # visible to the caller, else 404/403
-    return await ctx.db.read(lambda c: store.list_of(c, execution_id))
+    # visible to the caller, else 404/403
+    return await artifacts_of(ctx, await executions.get(ctx, who, execution_id))
+
+
+async def artifacts_of(ctx: Context, execution: Execution) -> list[dict[str, Any]]:
+    """The artifacts of an execution the caller has already read (so may see)."""
+    return await ctx.db.read(lambda c: store.list_of(c, execution.id))
 
 
 async def get_artifact(

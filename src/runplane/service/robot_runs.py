@@ -29,7 +29,7 @@ from runplane.auth import secrets
 from runplane.domain import errors
 from runplane.domain.auth import CredentialKind, Principal
 from runplane.domain.ids import new_id
-from runplane.domain.model import Claim, WorkItemFile
+from runplane.domain.model import Claim, Execution, WorkItemFile
 from runplane.domain.states import Status
 from runplane.service import executions
 from runplane.service.context import Context
@@ -279,5 +279,9 @@ async def delete_file(ctx: Context, who: Principal, item_id: str, file_id: str) 
 
 async def list_items(ctx: Context, who: Principal, execution_id: str) -> list[dict[str, Any]]:
     """A run's work items for the native API (the caller must see the execution)."""
-    await executions.get(ctx, who, execution_id)
-    return await ctx.db.read(lambda c: store.run_items(c, execution_id))
+    return await items_of(ctx, await executions.get(ctx, who, execution_id))
+
+
+async def items_of(ctx: Context, execution: Execution) -> list[dict[str, Any]]:
+    """The work items of an execution the caller has already read (so may see)."""
+    return await ctx.db.read(lambda c: store.run_items(c, execution.id))

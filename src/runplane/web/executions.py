@@ -134,8 +134,8 @@ async def _summary(request: Request, execution: Execution) -> dict[str, Any]:
         "can_cancel": who.has(Scope.EXECUTIONS_START) and execution.status in CANCELLABLE,
         "can_start": who.has(Scope.EXECUTIONS_START),
         # a robot's run: its work items, and the files it left (kept once it ended)
-        "work_items": await robot_runs.list_items(ctx, who, execution.id),
-        "artifacts": await artifacts.list_artifacts(ctx, who, execution.id) if ended else [],
+        "work_items": await robot_runs.items_of(ctx, execution),
+        "artifacts": await artifacts.artifacts_of(ctx, execution) if ended else [],
     }
 
 
