@@ -65,15 +65,20 @@ def _item(row: Row[Any], files: dict[str, list[WorkItemFile]] | None = None) -> 
         state_at=row.state_at,
         files=tuple((files or {}).get(row.id, ())),
         released=row.state,
-        exception=None
-        if row.exception_type is None
-        else {
-            "type": row.exception_type,
-            "code": row.exception_code,
-            "message": row.exception_message,
-        },
+        exception=_exception(row),
         parent_id=row.parent_id,
     )
+
+
+def _exception(row: Any) -> dict[str, Any] | None:
+    """The exception a robot released the item FAILED with, if any."""
+    if row.exception_type is None:
+        return None
+    return {
+        "type": row.exception_type,
+        "code": row.exception_code,
+        "message": row.exception_message,
+    }
 
 
 def secret_names(conn: Connection, process_id: str) -> frozenset[str]:
@@ -473,13 +478,7 @@ def run_items(conn: Connection, execution_id: str) -> list[dict[str, Any]]:
             "kind": "input" if r.parent_id is None else "output",
             "payload": r.public_payload["payload"],
             "state": r.state,
-            "exception": None
-            if r.exception_type is None
-            else {
-                "type": r.exception_type,
-                "code": r.exception_code,
-                "message": r.exception_message,
-            },
+            "exception": _exception(r),
             "files": [
                 {"id": f.id, "name": f.name, "sizeBytes": f.size} for f in files.get(r.id, [])
             ],
