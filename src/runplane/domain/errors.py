@@ -328,3 +328,9 @@ class EnvironmentRequired(Unprocessable):
     """The process is deployed invokable to several environments: name one."""
 
     code = "environment_required"
+
+
+class PrepareFailed(Unprocessable):
+    """An environment a runtime was asked to build first (``--prepare``) could not be built."""
+
+    code = "dependencies_failed"

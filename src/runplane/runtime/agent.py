@@ -161,7 +161,7 @@ class Agent:
 
     async def _prepare(self) -> None:
         """Build the environments of the `prepare` processes' deployed versions now, before
-        any work is claimed; PrepareFailed if one cannot be built."""
+        any work is claimed; errors.PrepareFailed if one cannot be built."""
         assert self.runtime is not None
         items = await self.gateway.dependencies(self.runtime, self.prepare)
 
@@ -180,7 +180,7 @@ class Agent:
                     Dependencies.from_dict(item["dependencies"]), say
                 )
             except DependenciesFailed as exc:
-                raise PrepareFailed(f"cannot prepare {what}: {exc}") from exc
+                raise errors.PrepareFailed(f"cannot prepare {what}: {exc}") from exc
             log.info("%s: environment %s is ready", what, environment.root)
 
     async def _beat(self) -> None:
@@ -436,13 +436,6 @@ class Agent:
             except Exception:
                 log.exception("report for %s failed (try %d)", claim.execution_id, attempt + 1)
                 await asyncio.sleep(0.5 * 2**attempt)
-
-
-class PrepareFailed(errors.RunplaneError):
-    """An environment asked for with ``--prepare`` could not be built."""
-
-    status = 422
-    code = "dependencies_failed"
 
 
 class _Run:
