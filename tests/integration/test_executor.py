@@ -21,11 +21,31 @@ import orjson
 import pytest
 
 from runplane.runtime import executor
-from runplane.runtime.executor import Job, Outcome, RunningExecution, SpawnLauncher
+from runplane.runtime.executor import (
+    FREE_FOLDER_PREFIX,
+    Job,
+    Outcome,
+    RunningExecution,
+    SpawnLauncher,
+)
 from runplane.runtime.warm import WarmLauncher
 
 DEADLINE_SECONDS = 10.0
 POLL_SECONDS = 0.01
+
+
+def left_in(work_root: Path) -> list[Path]:
+    """What executions left under a work root: folders kept for reuse hold an empty
+    ``work`` folder and nothing else, so they do not count."""
+
+    def kept(folder: Path) -> bool:
+        return (
+            folder.name.startswith(FREE_FOLDER_PREFIX)
+            and [p.name for p in folder.iterdir()] == ["work"]
+            and not any((folder / "work").iterdir())
+        )
+
+    return [p for p in work_root.iterdir() if not kept(p)]
 
 
 def make_process(root: Path, files: dict[str, str]) -> Path:
@@ -566,7 +586,7 @@ def test_command_reads_input_and_writes_output_through_the_environment(
     outcome, log = run(job)
     assert outcome == Outcome("succeeded", {"input": {"n": 1}, "work_dir_exists": True}, None, None)
     assert log.text == 'input: {"n": 1}\n'
-    assert list((tmp_path / "work").iterdir()) == []  # the work dir is gone
+    assert left_in(tmp_path / "work") == []  # the work dir is gone
 
 
 def test_the_runtimes_own_settings_do_not_reach_the_process(
@@ -623,7 +643,7 @@ def test_a_command_that_cannot_start_is_a_launch_failure(tmp_path: Path, run: Ru
 def test_a_missing_bundle_dir_is_a_launch_failure(tmp_path: Path, run: Run) -> None:
     outcome, _ = run(make_job(tmp_path, tmp_path / "nowhere", command=["./run.sh"]))
     assert (outcome.status, outcome.error_code) == ("failed", "LAUNCH_FAILED")
-    assert list((tmp_path / "work").iterdir()) == []
+    assert left_in(tmp_path / "work") == []
 
 
 def test_background_processes_left_by_a_finished_process_are_killed(
@@ -762,7 +782,7 @@ def test_cancelling_wait_kills_the_group(
 
     pid = aio(main())
     assert not is_alive(pid)
-    assert list((tmp_path / "work").iterdir()) == []
+    assert left_in(tmp_path / "work") == []
 
 
 def test_a_loop_shut_down_mid_execution_still_ends_every_descendant(
@@ -785,7 +805,7 @@ def test_a_loop_shut_down_mid_execution_still_ends_every_descendant(
     pids = aio(main())  # returns without wait(): the loop closes under the execution
     try:
         assert_gone(pids)
-        assert list((tmp_path / "work").iterdir()) == []
+        assert left_in(tmp_path / "work") == []
     finally:
         kill_leftovers(pids)
 

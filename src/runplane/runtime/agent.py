@@ -21,6 +21,7 @@ from runplane.dependencies import Dependencies
 from runplane.domain import errors
 from runplane.domain.model import Claim, Runtime
 from runplane.domain.states import Status
+from runplane.runtime import executor
 from runplane.runtime.environments import (
     DEFAULT_MAX_ENVIRONMENTS,
     DependenciesFailed,
@@ -255,6 +256,7 @@ class Agent:
                 if stuck:
                     await asyncio.wait(stuck)
         await self.launcher.close()
+        executor.discard_free_folders()
         if self.runtime is not None:
             with contextlib.suppress(Exception):
                 await self.gateway.touch(self.runtime, "offline")

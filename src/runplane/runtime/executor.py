@@ -62,6 +62,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -94,6 +95,11 @@ RUNTIME_SETTINGS_PREFIX = "RUNPLANE_"  # never passed on to processes
 LogSink = Callable[[str], Awaitable[None]]
 
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+_CONTROL_FILES = ("input.json", "output.json", "error.json", "status.json")
+_folders = itertools.count(1)
+KEEP_FREE_FOLDERS = 16  # emptied execution folders kept for reuse, per work root
+FREE_FOLDER_PREFIX = ".free-"
+_free_folders: dict[str, list[str]] = {}  # by work root: kept folders, each with an empty work/
 
 
 @dataclass(frozen=True)
@@ -258,20 +264,86 @@ class _SpawnedSupervisor:
 
 
 def prepare(job: Job) -> ExecutionFiles:
-    """Create the execution's directory with its input file."""
-    job.work_root.mkdir(parents=True, exist_ok=True)
+    """Create the execution's directory (with its empty ``work`` folder) and input file.
+
+    This runs on the runtime's event loop for every execution, so it is a few plain
+    system calls: a folder an earlier execution left empty is renamed to this one's
+    name (see `remove`), else two are made. The name is unique to this process's
+    attempt (its pid and a counter); one some other process took falls back to a
+    random one.
+    """
     prefix = _UNSAFE_NAME_CHARS.sub("_", job.execution_id)[:64]
-    root = tempfile.mkdtemp(prefix=f"{prefix}-{job.attempt}-", dir=job.work_root)
+    root = os.path.join(job.work_root, f"{prefix}-{job.attempt}-{os.getpid()}-{next(_folders)}")
+    if not _reuse_folder(str(job.work_root), root):
+        try:
+            os.mkdir(root, 0o700)
+        except FileNotFoundError:
+            job.work_root.mkdir(parents=True, exist_ok=True)
+            root = tempfile.mkdtemp(prefix=f"{prefix}-{job.attempt}-", dir=job.work_root)
+        except FileExistsError:
+            root = tempfile.mkdtemp(prefix=f"{prefix}-{job.attempt}-", dir=job.work_root)
+        try:
+            os.mkdir(os.path.join(root, "work"))
+        except BaseException:
+            shutil.rmtree(root, ignore_errors=True)
+            raise
     files = ExecutionFiles(Path(root))
     try:
-        files.work.mkdir()
         if job.robot is not None:
             (files.work / str(job.robot.get("artifactsDir") or "output")).mkdir(parents=True)
-        files.input.write_text(json.dumps(job.inputs), encoding="utf-8")
+        with open(os.path.join(root, "input.json"), "xb") as stream:
+            stream.write(json.dumps(job.inputs).encode())
     except BaseException:
         shutil.rmtree(files.root, ignore_errors=True)
         raise
     return files
+
+
+def remove(files: ExecutionFiles) -> None:
+    """Clear an execution's directory once its run has ended (no process of it is left).
+
+    The common case, a run that left nothing in its work folder, costs a few system
+    calls: the control files are unlinked and the emptied folder is kept, under a
+    hidden name, for the next execution to rename (removing a directory costs ten
+    times as much as renaming one on ext4). Anything else is removed as a whole tree
+    on a worker thread, without waiting for it.
+    """
+    root = str(files.root)
+    for name in _CONTROL_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(root, name))
+    parent = os.path.dirname(root)
+    free = _free_folders.setdefault(parent, [])
+    try:
+        with os.scandir(os.path.join(root, "work")) as entries:
+            empty = next(entries, None) is None
+        if empty and len(free) < KEEP_FREE_FOLDERS and len(os.listdir(root)) == 1:
+            kept = os.path.join(parent, f"{FREE_FOLDER_PREFIX}{os.getpid()}-{next(_folders)}")
+            os.rename(root, kept)
+            free.append(kept)
+            return
+    except OSError:
+        pass
+    _remove_later(files.root)
+
+
+def _reuse_folder(parent: str, root: str) -> bool:
+    """Rename a folder `remove` kept empty to `root`; False when there is none."""
+    free = _free_folders.get(parent)
+    while free:
+        try:
+            os.rename(free.pop(), root)
+            return True
+        except OSError:  # removed behind our back: make a new one
+            continue
+    return False
+
+
+def discard_free_folders() -> None:
+    """Remove the empty folders `remove` kept (when the runtime stops)."""
+    for free in _free_folders.values():
+        while free:
+            shutil.rmtree(free.pop(), ignore_errors=True)
 
 
 def interpreter(environment: Path | None) -> str:
@@ -491,8 +563,7 @@ class RunningExecution:
                     note = f"[runplane] artifacts not kept (over the limits): {', '.join(left)}\n"
                     await self._log_sink(note)
                 outcome = dataclasses.replace(outcome, artifacts=kept)
-            # After the outcome, not before: the report does not wait for the disk.
-            _remove_later(self._files.root)
+            remove(self._files)
         return outcome
 
     def _close_stdin(self) -> None:
