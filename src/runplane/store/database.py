@@ -197,6 +197,7 @@ class Database:
         self._pending: list[_Write] = []
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
+        self._inline_conn: Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.batches = 0
         self.writes = 0
@@ -263,6 +264,7 @@ class Database:
         """Finish queued writes, stop the threads, dispose the engines."""
         if self._pending:
             self._flush_inline()
+        self._close_inline_conn()
         if self._writer is not None:
             self._queue.put(_STOP)
             await asyncio.to_thread(self._writer.join)
@@ -374,30 +376,57 @@ class Database:
             log.debug("event loop closed; %d write results dropped", len(batch))
 
     def _commit(self, batch: list[_Write], *, savepoints: bool) -> None:
-        with self.engine.connect() as conn, conn.begin():
-            for w in batch:
-                tx = Tx(conn)
-                if not savepoints:
-                    try:
-                        w.result = w.fn(tx)
-                    except Exception as exc:
-                        w.error = map_driver_error(exc)
-                        raise _WriteFailed from exc
-                    w.events = tx.events
-                    continue
-                sp = conn.begin_nested()
+        if not self.inline_writes or self.read_engine is self.engine:
+            with self.engine.connect() as conn, conn.begin():
+                self._apply(conn, batch, savepoints=savepoints)
+            return
+        # SQLite's writes run on the loop, one batch at a time, on one connection of
+        # the writer's own engine held open (checking it out of the pool and back costs
+        # more than a small batch's statements). A connection that failed is closed; the
+        # next batch opens another.
+        if self._inline_conn is None or self._inline_conn.closed or self._inline_conn.invalidated:
+            self._inline_conn = self.engine.connect()
+        conn = self._inline_conn
+        try:
+            with conn.begin():
+                self._apply(conn, batch, savepoints=savepoints)
+        except _WriteFailed:
+            raise  # a write refused: the transaction is rolled back, the connection is fine
+        except BaseException:
+            self._close_inline_conn()
+            raise
+
+    def _close_inline_conn(self) -> None:
+        conn, self._inline_conn = self._inline_conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _apply(self, conn: Connection, batch: list[_Write], *, savepoints: bool) -> None:
+        """Run the batch's writes in `conn`'s transaction (see `_run_batch`)."""
+        for w in batch:
+            tx = Tx(conn)
+            if not savepoints:
                 try:
                     w.result = w.fn(tx)
                 except Exception as exc:
-                    sp.rollback()
                     w.error = map_driver_error(exc)
-                    continue
-                sp.commit()
+                    raise _WriteFailed from exc
                 w.events = tx.events
-            if self.notify_channel is not None:
-                events = [ev for w in batch for ev in w.events]
-                if events:  # inside the transaction: sent if, and only when, it commits
-                    notify.send(conn, self.notify_channel, self.node_id, events)
+                continue
+            sp = conn.begin_nested()
+            try:
+                w.result = w.fn(tx)
+            except Exception as exc:
+                sp.rollback()
+                w.error = map_driver_error(exc)
+                continue
+            sp.commit()
+            w.events = tx.events
+        if self.notify_channel is not None:
+            events = [ev for w in batch for ev in w.events]
+            if events:  # inside the transaction: sent if, and only when, it commits
+                notify.send(conn, self.notify_channel, self.node_id, events)
 
     @staticmethod
     def _fail(batch: list[_Write], exc: Exception) -> None:
