@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from runplane.domain.events import ExecutionChanged
+from runplane.domain.events import ExecutionChanged, LogAppended, WorkAvailable
 from runplane.service.hub import (
     RELIABLE_FALLBACK_SECONDS,
     UNRELIABLE_FALLBACK_SECONDS,
@@ -65,3 +65,42 @@ def test_a_closed_hub_wakes_every_waiter() -> None:
             assert all(w.is_set() for w in (execution, log, work, any_execution))
 
     asyncio.run(main())
+
+
+def test_a_drained_look_holds_until_news_that_may_make_work_claimable() -> None:
+    hub = Hub()
+    assert hub.drained_for("rt", 1.0) == 0  # never looked: look
+    for news in (
+        lambda: hub.publish([WorkAvailable("env")]),  # a trigger or a retry
+        lambda: hub.publish([ExecutionChanged("e1", "succeeded")]),  # capacity freed
+        lambda: hub.publish([ExecutionChanged("e1", "cancelled")]),
+        hub.wake_claimers,
+        hub.wake_all,
+    ):
+        hub.note_drained("rt", hub.work_news)
+        assert 0.9 < hub.drained_for("rt", 1.0) <= 1.0
+        assert hub.drained_for("other-runtime", 1.0) == 0
+        hub.publish([ExecutionChanged("e1", "running"), LogAppended("e1")])  # no news
+        assert hub.drained_for("rt", 1.0) > 0
+        news()
+        assert hub.drained_for("rt", 1.0) == 0
+
+
+def test_a_drained_look_begun_before_news_does_not_hold() -> None:
+    hub = Hub()
+    before = hub.work_news  # the look starts...
+    hub.publish([WorkAvailable("env")])  # ...a trigger commits while it runs...
+    hub.note_drained("rt", before)  # ...and it found nothing: the trigger's work is not seen
+    assert hub.drained_for("rt", 1.0) == 0
+
+
+def test_a_drained_look_expires_and_never_holds_where_changes_go_unheard() -> None:
+    hub = Hub()
+    hub.note_drained("rt", hub.work_news)
+    assert hub.drained_for("rt", 0.0) == 0  # executions come due with no news: look again
+    unheard = Hub(reliable=False)
+    unheard.note_drained("rt", unheard.work_news)
+    assert unheard.drained_for("rt", 1.0) == 0
+    hub.note_drained("rt", hub.work_news)
+    hub.close()
+    assert hub.drained_for("rt", 1.0) == 0

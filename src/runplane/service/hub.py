@@ -21,13 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 
 from runplane.domain.events import DomainEvent, ExecutionChanged, LogAppended, WorkAvailable
+from runplane.domain.states import Status
 
 RELIABLE_FALLBACK_SECONDS = 30.0  # a last resort where every change is published here
 UNRELIABLE_FALLBACK_SECONDS = 1.0  # where changes may commit unheard (no NOTIFY)
+TERMINAL = frozenset(s.value for s in Status if s.terminal)
 
 
 class Waiter(asyncio.Event):
@@ -51,13 +54,40 @@ class Hub:
         self._log_waiters: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
         self._work_waiters: set[asyncio.Event] = set()
         self._any_execution_waiters: set[asyncio.Event] = set()
+        self.reliable = reliable
+        self.work_news = 0
+        """Counts what may make work claimable: a trigger or a retry (WorkAvailable), an
+        execution ending (a deployment's concurrency frees up), every wake-up of the
+        claimers. A runtime's look that found nothing left stays true while it stands
+        still (`note_drained`, `drained_for`)."""
+        self._drained: dict[str, tuple[int, float]] = {}
         self.closed = False
         """The server is shutting down: long polls answer instead of waiting again."""
 
     def wake_claimers(self) -> None:
         """Wake the idle claims: each re-checks its runtime (one that is draining stops)."""
+        self.work_news += 1
         for w in self._work_waiters:
             w.set()
+
+    def note_drained(self, runtime_id: str, news: int) -> None:
+        """A look at the queue for this runtime, begun when `work_news` was `news`, left
+        nothing claimable behind."""
+        self._drained[runtime_id] = (news, time.monotonic())
+
+    def drained_for(self, runtime_id: str, max_age_seconds: float) -> float:
+        """How much longer this runtime's last look that found nothing left holds (0: look
+        again): until some news, and for `max_age_seconds` at most, since executions also
+        come due with no news (a retry's backoff). Always 0 where other replicas' changes
+        may go unheard."""
+        seen = self._drained.get(runtime_id)
+        if seen is None or not self.reliable or self.closed:
+            return 0.0
+        news, at = seen
+        if news != self.work_news:
+            del self._drained[runtime_id]
+            return 0.0
+        return max(0.0, at + max_age_seconds - time.monotonic())
 
     def close(self) -> None:
         """The server is shutting down: wake every waiter; each sees `closed` and answers
@@ -69,6 +99,8 @@ class Hub:
         """Wake everyone waiting for one of `events`."""
         for ev in events:
             if isinstance(ev, ExecutionChanged):
+                if ev.status in TERMINAL:
+                    self.work_news += 1
                 for w in self._any_execution_waiters:
                     w.set()
                 for waiter in self._execution_waiters.get(ev.execution_id, ()):
@@ -80,11 +112,13 @@ class Hub:
                 for w in self._log_waiters.get(ev.execution_id, ()):
                     w.set()
             elif isinstance(ev, WorkAvailable):
+                self.work_news += 1
                 for w in self._work_waiters:
                     w.set()
 
     def wake_all(self) -> None:
         """Wake every waiter (events may have been missed); each re-reads and waits again."""
+        self.work_news += 1
         for execution_waiters in self._execution_waiters.values():
             for waiter in execution_waiters:
                 waiter.status = None

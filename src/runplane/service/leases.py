@@ -128,28 +128,47 @@ async def claim(
     """
     env_ids = None if runtime.environment_id is None else [runtime.environment_id]
     deadline = time.monotonic() + wait_seconds
-    async with ctx.hub.work() as work:
+    hub = ctx.hub
+    async with hub.work() as work:
         while True:
             ttl = ctx.settings.lease_ttl_seconds
+            # Nothing new since this runtime's last look found nothing left: wait for news
+            # rather than look again (a claim sent again must look: it may hold a lease).
+            quiet = 0.0 if claim_id is not None else hub.drained_for(runtime.id, CLAIM_POLL_SECONDS)
+            got = None
+            if quiet <= 0:
+                news = hub.work_news
+                left: list[bool] = []  # whether the committed look left nothing claimable
 
-            def op(tx: Tx, ttl: float = ttl) -> Claim | None:
-                now = database_now(tx.conn, ctx.clock)
-                got = None
-                if claim_id is not None:  # this claim, sent again, may hold a lease already
-                    got = store.find_claim(tx.conn, runtime.id, claim_id)
-                if got is None:
-                    got = store.claim_next(tx, runtime.id, env_ids, now, ttl, claim_id)
-                if got is not None and got.spec.get("robot"):
-                    got = robot_runs.begin(tx, got, now)  # its run's ids and token
-                return got
+                def op(tx: Tx, ttl: float = ttl, left: list[bool] = left) -> Claim | None:
+                    left.clear()  # a batch that failed runs its writes again
+                    now = database_now(tx.conn, ctx.clock)
+                    got = None
+                    if claim_id is not None:  # this claim, sent again, may hold a lease
+                        got = store.find_claim(tx.conn, runtime.id, claim_id)
+                    if got is None:
+                        got = store.claim_next(
+                            tx,
+                            runtime.id,
+                            env_ids,
+                            now,
+                            ttl,
+                            claim_id,
+                            on_drained=lambda: left.append(True),
+                        )
+                    if got is not None and got.spec.get("robot"):
+                        got = robot_runs.begin(tx, got, now)  # its run's ids and token
+                    return got
 
-            got = await ctx.db.write(op)
+                got = await ctx.db.write(op)
+                if left:
+                    hub.note_drained(runtime.id, news)
             remaining = deadline - time.monotonic()
             if got is not None or remaining <= 0:
                 return got
-            if remote and ctx.hub.closed:
+            if remote and hub.closed:
                 return None
-            await wait_for(work, min(remaining, CLAIM_POLL_SECONDS))
+            await wait_for(work, min(remaining, quiet if quiet > 0 else CLAIM_POLL_SECONDS))
             if remote:
                 if ctx.hub.closed:
                     return None

@@ -9,6 +9,7 @@ PostgreSQL (store.transitions: why).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -96,12 +97,16 @@ def claim_next(
     now: datetime,
     lease_ttl_seconds: float,
     claim_id: str | None = None,
+    *,
+    on_drained: Callable[[], None] | None = None,
 ) -> Claim | None:
     """Lease the oldest claimable execution to a runtime, or None when there is none.
 
     Claimable: queued, due (`run_after` passed), in one of the runtime's
     environments, and its deployment below its concurrency limit. Each claim
-    increments the execution's fencing token.
+    increments the execution's fencing token. `on_drained` is called when this
+    look leaves nothing claimable behind for the runtime (it found none, or took
+    the only one), so that its next claim may wait for news instead of looking.
     """
     conn = tx.conn
     pg = conn.dialect.name == "postgresql"
@@ -110,7 +115,8 @@ def claim_next(
         params["environment_ids"] = environment_ids
     q = _CANDIDATES[(environment_ids is not None, pg)]
     full: set[str] = set()
-    for cand in conn.execute(q, params).all():
+    candidates = conn.execute(q, params).all()
+    for index, cand in enumerate(candidates):
         if cand.deployment_id in full:
             continue
         if cand.concurrency_limit is not None:
@@ -144,7 +150,11 @@ def claim_next(
                 "error_message": None,
             },
         )
+        if on_drained is not None and index == len(candidates) - 1 < CLAIM_CANDIDATES - 1:
+            on_drained()
         return _claim(conn, cand.id, cand.attempt, token, expires)
+    if on_drained is not None and len(candidates) < CLAIM_CANDIDATES:
+        on_drained()
     return None
 
 
