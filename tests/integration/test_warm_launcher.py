@@ -338,3 +338,63 @@ def test_a_warm_execution_ends_its_whole_group_on_timeout(tmp_path: Path, preloa
     outcome, pid = run_async(main())
     assert outcome.status == "timed_out"
     assert not is_alive(pid)
+
+
+def children_of(pid: int) -> set[int]:
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(p) for p in (task / "children").read_text().split()}
+    return found
+
+
+def test_after_a_launch_the_next_supervisor_waits_forked_ahead(tmp_path: Path) -> None:
+    bundle = make_process(tmp_path, BOT)
+
+    async def main() -> None:
+        launcher = WarmLauncher(spare_idle_seconds=0.5)
+        try:
+            await launcher.warm_up()
+            server = launcher.server_pid
+            assert server is not None
+            await asyncio.sleep(0.2)
+            assert children_of(server) == set()  # an idle runtime keeps no spare
+            first = await launcher.start(job(tmp_path, bundle, "bot:main", 1), Log())
+            assert (await first.wait()).status == "succeeded"
+            await until(lambda: len(children_of(server)) == 1, "the spare")
+            (spare,) = children_of(server)
+            assert os.getsid(spare) == spare  # out of the server's session already
+            second = await launcher.start(job(tmp_path, bundle, "bot:main", 2), Log())
+            assert second.pid == spare  # the launch was handed to it
+            assert (await second.wait()).status == "succeeded"
+            # Unused for the idle time, the spare exits (and is not reported as news).
+            await until(lambda: children_of(server) == set(), "the idle spare to exit")
+            third = await launcher.start(job(tmp_path, bundle, "bot:main", 3), Log())
+            assert (await third.wait()).status == "succeeded"
+        finally:
+            await launcher.close()
+
+    run_async(main())
+
+
+def test_a_spare_killed_while_it_waits_costs_no_launch(tmp_path: Path) -> None:
+    bundle = make_process(tmp_path, BOT)
+
+    async def main() -> None:
+        launcher = WarmLauncher()
+        try:
+            first = await launcher.start(job(tmp_path, bundle, "bot:main", 1), Log())
+            assert (await first.wait()).status == "succeeded"
+            server = launcher.server_pid
+            assert server is not None
+            await until(lambda: len(children_of(server)) == 1, "the spare")
+            (spare,) = children_of(server)
+            os.kill(spare, signal.SIGKILL)
+            await until(lambda: children_of(server) == set(), "the killed spare to be reaped")
+            for n in (2, 3):
+                running = await launcher.start(job(tmp_path, bundle, "bot:main", n), Log())
+                assert running.pid != spare
+                assert (await running.wait()).status == "succeeded"
+        finally:
+            await launcher.close()
+
+    run_async(main())

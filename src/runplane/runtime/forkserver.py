@@ -1,4 +1,4 @@
-"""The warm launcher's fork server: ``python -P -u -m runplane.runtime.forkserver FD``.
+"""The warm launcher's fork server: ``python -P -u -m runplane.runtime.forkserver FD [IDLE]``.
 
 Starting an interpreter for every execution costs tens of milliseconds of CPU
 before a line of the robot runs. The warm launcher (warm.py) starts this
@@ -34,6 +34,17 @@ holds the other end. Requests are JSON objects:
   ``{"error", "traceback"}`` on its own socket (then exits), and serves
   launches there.
 
+A *spare*. Once it has served a launch, the server keeps the next supervisor
+forked ahead: a child that has already left the server's session and waits on
+a socket of its own for a launch. A launch is handed to the spare (the request
+and its two descriptors, one message) and answered with the spare's pid at
+once; the server then forks the next spare while the execution runs. So the
+fork, and the pages a new child copies as it starts, are off the path from
+trigger to result. A spare left unused for ``IDLE`` seconds (the optional
+second argument; ``SPARE_IDLE_SECONDS`` by default) is told to exit, so an
+idle runtime keeps none; one that died is replaced by a plain fork at the next
+launch. A spare is never a running execution: its end is not reported.
+
 When a child ends the server reaps it and sends ``{"exit": pid, "status":
 <wait status>}``. EOF on the socket (the runtime closed it, or died) ends the
 server; executions already running do not depend on it: each supervisor
@@ -57,6 +68,7 @@ import selectors
 import signal
 import socket
 import sys
+import time
 import traceback
 
 from runplane.runtime import supervisor
@@ -73,12 +85,17 @@ MAX_MESSAGE_BYTES = 64 * 1024  # requests are small: the spec goes by pipe
 MAX_FDS = 4
 REAP_INTERVAL_SECONDS = 1.0  # how often adopted orphans (a zygote's supervisors) are reaped
 FIRST_FREE_FD = 3
+SPARE_IDLE_SECONDS = 60.0  # a spare unused this long exits: an idle runtime keeps none
+spare_idle_seconds = SPARE_IDLE_SECONDS  # argv[2] when given (zygotes inherit it)
 
 
 def main() -> None:
     """Serve on the socket given as argv[1]; a forked child leaves the loop and runs its work."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the runtime's to handle
     supervisor._become_subreaper()
+    if len(sys.argv) > 2:
+        global spare_idle_seconds
+        spare_idle_seconds = float(sys.argv[2])
     _freeze()
     work: Work | None = Server(socket.socket(fileno=int(sys.argv[1]))).serve()
     # Only forked children get here with work, at the top of the stack: what they run
@@ -94,6 +111,9 @@ class Server:
         self.sock = sock
         self.selector = selectors.DefaultSelector()
         self.children: dict[int, int] = {}  # pid -> our pidfd of it
+        self.spare: Spare | None = None
+        self.retired: dict[int, int] = {}  # spares told to exit: pid -> our pidfd
+        self.last_launch = 0.0
 
     def serve(self) -> Work | None:
         """Serve until EOF (return None), or return the work of a forked child."""
@@ -108,11 +128,14 @@ class Server:
                     data, fds = b"", []
                 if not data:
                     _close_all(fds)
+                    self._retire_spare()
                     return None
                 work = self._handle(data, fds)
                 if work is not None:
                     return work
             self._reap()
+            if self.spare is not None and time.monotonic() - self.last_launch > spare_idle_seconds:
+                self._retire_spare()
 
     def _handle(self, data: bytes, fds: list[int]) -> Work | None:
         request_id = None
@@ -121,7 +144,7 @@ class Server:
             request_id = request["id"]
             op = request["op"]
             if op == "launch" and len(fds) == 2:
-                return self._fork(request, fds, _supervise)
+                return self._launch(request, fds)
             if op == "zygote" and len(fds) == 1:
                 return self._fork(request, fds, _zygote)
             raise ValueError(f"bad request {op!r} with {len(fds)} descriptor(s)")
@@ -129,6 +152,47 @@ class Server:
             _close_all(fds)
             self.send({"id": request_id, "error": f"{type(exc).__name__}: {exc}"})
             return None
+
+    def _launch(self, request: dict[str, Any], fds: list[int]) -> Work | None:
+        """Hand the launch to the spare (else fork its supervisor now); then fork the
+        next spare, once the runtime has its answer."""
+        self.last_launch = time.monotonic()
+        spare, self.spare = self.spare, None
+        if spare is None or not spare.hand(request, fds):
+            if spare is not None:
+                spare.forget(self.selector)
+            work = self._fork(request, fds, _supervise)
+            return work if work is not None else self._fork_spare()
+        _close_all(fds)
+        self.children[spare.pid] = spare.pidfd
+        self.send({"id": request["id"], "pid": spare.pid}, [spare.pidfd])
+        return self._fork_spare()
+
+    def _fork_spare(self) -> Work | None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            pid = os.fork()
+        except OSError:
+            ours.close()
+            theirs.close()
+            return None  # no spare: the next launch forks its own supervisor
+        if pid == 0:
+            self.selector.close()
+            self.sock.close()
+            ours.close()
+            return lambda: _wait_as_spare(theirs)
+        theirs.close()
+        pidfd = os.pidfd_open(pid)
+        self.selector.register(pidfd, selectors.EVENT_READ, pid)
+        self.spare = Spare(pid, pidfd, ours)
+        return None
+
+    def _retire_spare(self) -> None:
+        """Tell the spare to exit (EOF on its socket); it is reaped like any child."""
+        if self.spare is not None:
+            self.spare.sock.close()
+            self.retired[self.spare.pid] = self.spare.pidfd
+            self.spare = None
 
     def _fork(self, request: dict[str, Any], fds: list[int], run: Runner) -> Work | None:
         pid = os.fork()
@@ -152,15 +216,65 @@ class Server:
                 return
             if pid == 0:
                 return
-            pidfd = self.children.pop(pid, None)
+            if self.spare is not None and pid == self.spare.pid:  # died unused: not news
+                self.spare.forget(self.selector)
+                self.spare = None
+                continue
+            retired = self.retired.pop(pid, None)
+            pidfd = self.children.pop(pid, None) if retired is None else retired
             if pidfd is not None:  # else an adopted orphan: nobody asked about it
                 self.selector.unregister(pidfd)
                 os.close(pidfd)
-                self.send({"exit": pid, "status": status})
+                if retired is None:  # a retired spare ran nothing: not news either
+                    self.send({"exit": pid, "status": status})
 
     def send(self, message: dict[str, Any], fds: list[int] | None = None) -> None:
         with contextlib.suppress(OSError):  # the runtime is gone: the next read sees EOF
             socket.send_fds(self.sock, [json.dumps(message).encode()], fds or [])
+
+
+class Spare:
+    """The next supervisor, forked ahead: its pid, our pidfd of it, our end of its socket."""
+
+    def __init__(self, pid: int, pidfd: int, sock: socket.socket) -> None:
+        self.pid = pid
+        self.pidfd = pidfd
+        self.sock = sock
+
+    def hand(self, request: dict[str, Any], fds: list[int]) -> bool:
+        """Give it the launch; False if it is gone (then nothing was handed)."""
+        try:
+            socket.send_fds(self.sock, [json.dumps(request).encode()], fds)
+        except OSError:
+            return False
+        finally:
+            self.sock.close()
+        return True
+
+    def forget(self, selector: selectors.BaseSelector) -> None:
+        """Stop watching a spare that ended (or was never given anything)."""
+        self.sock.close()
+        with contextlib.suppress(KeyError, ValueError):
+            selector.unregister(self.pidfd)
+        with contextlib.suppress(OSError):
+            os.close(self.pidfd)
+
+
+def _wait_as_spare(sock: socket.socket) -> None:
+    """In a spare: leave the server's session now, then wait for a launch and become its
+    supervisor; EOF (the server retired us, or died) ends the spare."""
+    os.setsid()
+    keep = sock.fileno()
+    os.closerange(FIRST_FREE_FD, keep)  # the server's other descriptors are not ours
+    os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
+    try:
+        data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE_BYTES, MAX_FDS)
+    except OSError:
+        data, fds = b"", []
+    sock.close()
+    if not data or len(fds) != 2:
+        os._exit(0)
+    _supervise(json.loads(data), fds)
 
 
 def _freeze() -> None:
@@ -194,7 +308,8 @@ def _become(request: dict[str, Any]) -> None:
 def _supervise(request: dict[str, Any], fds: list[int]) -> None:
     """In the forked child: become the execution's supervisor (never returns normally)."""
     control, log = fds
-    os.setsid()
+    if os.getsid(0) != os.getpid():  # a spare has left the server's session already
+        os.setsid()
     os.dup2(control, 0)
     os.dup2(log, 1)
     os.dup2(log, 2)

@@ -68,6 +68,7 @@ SERVER_EXIT_SECONDS = 5.0
 LAUNCH_TRIES = 2  # a server that died mid-launch is replaced once, then the launch fails
 DEFAULT_PRELOAD_MAX = 8
 DEFAULT_PRELOAD_IDLE_SECONDS = 600.0
+DEFAULT_SPARE_IDLE_SECONDS = 60.0  # the fork server's spare supervisor (forkserver.py)
 
 
 def available() -> bool:
@@ -331,9 +332,11 @@ class WarmLauncher:
         *,
         preload_max: int = DEFAULT_PRELOAD_MAX,
         preload_idle_seconds: float = DEFAULT_PRELOAD_IDLE_SECONDS,
+        spare_idle_seconds: float = DEFAULT_SPARE_IDLE_SECONDS,
     ) -> None:
         self.preload_max = preload_max
         self.preload_idle_seconds = preload_idle_seconds
+        self.spare_idle_seconds = spare_idle_seconds
         self._servers: dict[Path | None, _ServerSlot] = {}
         self._zygotes: OrderedDict[tuple[str, str, str], _Zygote] = OrderedDict()
         self._spawn = SpawnLauncher()
@@ -445,6 +448,7 @@ class WarmLauncher:
                     "-m",
                     FORKSERVER_MODULE,
                     str(theirs.fileno()),
+                    str(self.spare_idle_seconds),
                     pass_fds=(theirs.fileno(),),
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,
