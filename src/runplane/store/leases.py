@@ -86,7 +86,20 @@ _CLAIMED = (
     .join(process_versions, process_versions.c.id == executions.c.version_id)
     .where(executions.c.id == bindparam("execution_id"))
 )
-_LEASED = select(executions).where(executions.c.id == bindparam("execution_id"))
+# What deciding a lease's fate reads (`transition` and the lease checks): not the whole
+# row, whose JSON and timestamps would be decoded for nothing on every report.
+_LEASED: Select[Any] = select(
+    executions.c.id,
+    executions.c.workspace_id,
+    executions.c.process_id,
+    executions.c.environment_id,
+    executions.c.status,
+    executions.c.attempt,
+    executions.c.max_attempts,
+    executions.c.cancel_requested,
+    executions.c.lease_token,
+    executions.c.error_code,
+).where(executions.c.id == bindparam("execution_id"))
 _LEASED_LOCKED = _LEASED.with_for_update()
 
 
