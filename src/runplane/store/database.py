@@ -198,6 +198,7 @@ class Database:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._inline_conn: Connection | None = None
+        self._point_conn: Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.batches = 0
         self.writes = 0
@@ -265,6 +266,10 @@ class Database:
         if self._pending:
             self._flush_inline()
         self._close_inline_conn()
+        if self._point_conn is not None:
+            with contextlib.suppress(Exception):
+                self._point_conn.close()
+            self._point_conn = None
         if self._writer is not None:
             self._queue.put(_STOP)
             await asyncio.to_thread(self._writer.join)
@@ -287,9 +292,29 @@ class Database:
         every `?wait` and long poll would otherwise pay twice. PostgreSQL reads
         are network round trips and stay on the reader threads.
         """
-        if self.inline_writes:
+        if not self.inline_writes:
+            return await self.read(fn)
+        if self.read_engine is self.engine:
             return self._run_read(fn)
-        return await self.read(fn)
+        # One reader connection held for these loop-side lookups (they never overlap),
+        # its transaction ended after each one so that the next sees every commit.
+        if self._point_conn is None or self._point_conn.closed or self._point_conn.invalidated:
+            try:
+                self._point_conn = self.read_engine.connect()
+            except UNAVAILABLE as exc:
+                raise map_driver_error(exc) from exc
+        conn = self._point_conn
+        try:
+            return fn(conn)
+        except (sa_exc.DataError, UnicodeEncodeError, *UNAVAILABLE) as exc:
+            raise map_driver_error(exc) from exc
+        finally:
+            try:
+                conn.rollback()
+            except Exception:
+                self._point_conn = None
+                with contextlib.suppress(Exception):
+                    conn.close()
 
     def _run_read(self, fn: Callable[[Connection], T]) -> T:
         try:
