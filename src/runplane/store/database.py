@@ -27,6 +27,7 @@ import logging
 import queue
 import secrets
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 READ_THREADS = 4
 MAX_BATCH_WRITES = 256
+HELD_CONNECTION_IDLE_SECONDS = 5.0  # the writer's held connection goes back after this
 START_LOCK_KEY = 0x52505354  # "RPST": one node of an installation starts at a time
 _STOP = object()
 
@@ -197,7 +199,8 @@ class Database:
         self._pending: list[_Write] = []
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
-        self._inline_conn: Connection | None = None
+        self._inline_conn: Connection | None = None  # the writer's, held (see _commit)
+        self._inline_used = 0.0
         self._point_conn: Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.batches = 0
@@ -265,15 +268,15 @@ class Database:
         """Finish queued writes, stop the threads, dispose the engines."""
         if self._pending:
             self._flush_inline()
+        if self._writer is not None:
+            self._queue.put(_STOP)
+            await asyncio.to_thread(self._writer.join)
+            self._writer = None
         self._close_inline_conn()
         if self._point_conn is not None:
             with contextlib.suppress(Exception):
                 self._point_conn.close()
             self._point_conn = None
-        if self._writer is not None:
-            self._queue.put(_STOP)
-            await asyncio.to_thread(self._writer.join)
-            self._writer = None
         self._reads.shutdown(wait=True)
         self.engine.dispose()
         if self.read_engine is not self.engine:
@@ -401,17 +404,27 @@ class Database:
             log.debug("event loop closed; %d write results dropped", len(batch))
 
     def _commit(self, batch: list[_Write], *, savepoints: bool) -> None:
-        if not self.inline_writes or self.read_engine is self.engine:
+        if self.inline_writes and self.read_engine is self.engine:
+            # A test's one SQLite engine for reads and writes: its connection is not ours
+            # to keep.
             with self.engine.connect() as conn, conn.begin():
                 self._apply(conn, batch, savepoints=savepoints)
             return
-        # SQLite's writes run on the loop, one batch at a time, on one connection of
-        # the writer's own engine held open (checking it out of the pool and back costs
-        # more than a small batch's statements). A connection that failed is closed; the
-        # next batch opens another.
-        if self._inline_conn is None or self._inline_conn.closed or self._inline_conn.invalidated:
-            self._inline_conn = self.engine.connect()
-        conn = self._inline_conn
+        # Batches run one at a time (on the loop for SQLite, on the writer thread for
+        # PostgreSQL), on one connection held open: checking one out of the pool and
+        # back (on PostgreSQL with a ping, a round trip) costs more than a small batch's
+        # statements. One idle for a while goes back, so that the pool's ping checks the
+        # next; one that failed is closed.
+        held = self._inline_conn
+        if held is not None and (
+            held.closed
+            or held.invalidated
+            or time.monotonic() - self._inline_used > HELD_CONNECTION_IDLE_SECONDS
+        ):
+            self._close_inline_conn()
+            held = None
+        conn = held if held is not None else self.engine.connect()
+        self._inline_conn = conn
         try:
             with conn.begin():
                 self._apply(conn, batch, savepoints=savepoints)
@@ -420,6 +433,8 @@ class Database:
         except BaseException:
             self._close_inline_conn()
             raise
+        finally:
+            self._inline_used = time.monotonic()
 
     def _close_inline_conn(self) -> None:
         conn, self._inline_conn = self._inline_conn, None
