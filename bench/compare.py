@@ -11,7 +11,8 @@ runplane (default embedded runtime, SQLite, unless said):
   burst        N no-op executions triggered at once, completed per second; with the CPU
                per execution of the server and every process under it (/proc, before and
                after), and of the server process alone
-  runtime-rss  an idle remote `runplane runtime` with every process under it, RSS
+  runtime-rss  an idle remote `runplane runtime` with every process under it, RSS and PSS,
+               once its fork server let its spare supervisor go; and RSS right after the work
   waiters      N clients holding GET ?wait=60 on an idle API-only server: its CPU
   replicas     accepted triggers/s, two `serve --slots 0` sharing one PostgreSQL (wrk)
 
@@ -226,6 +227,19 @@ def run_api_only(args: argparse.Namespace, chosen: set[str], report: Report) -> 
                 f"idle remote runtime RSS, {rss['processes']} process(es) (MB)",
                 rss["rss_mb"],
                 Target("<=", 40),
+            )
+            report.add(
+                "runtime_pss_mb",
+                "  its PSS (shared pages split among the processes) (MB)",
+                rss["pss_mb"],
+                None,
+            )
+            busy = rss["just_after_work"]
+            report.add(
+                "runtime_busy_rss_mb",
+                f"  2 s after its last execution, {busy['processes']} process(es), RSS (MB)",
+                busy["rss_mb"],
+                None,
             )
         if "waiters" in chosen:
             print(f"runplane, {args.waiters:,} held ?wait=60", flush=True)

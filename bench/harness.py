@@ -213,6 +213,18 @@ def tree_rss_bytes(root: int) -> int:
     return total
 
 
+def tree_pss_bytes(root: int) -> int:
+    """Proportional memory of a process tree: each shared page split among its sharers,
+    so a forked child's untouched pages are not counted twice."""
+    total = 0
+    for pid in tree(root):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+    return total
+
+
 def wrk(url: str, seconds: int, connections: int) -> tuple[float, str]:
     """Accepted triggers/s (every response 2xx) and wrk's average latency for POSTs of BODY."""
     folder = Path(tempfile.mkdtemp(prefix="bench-wrk-"))

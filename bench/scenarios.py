@@ -38,10 +38,13 @@ from harness import (
     stop,
     tree,
     tree_cpu_seconds,
+    tree_pss_bytes,
     tree_rss_bytes,
     wait_http,
     wrk,
 )
+
+from runplane.runtime.warm import DEFAULT_SPARE_IDLE_SECONDS
 
 HERE = Path(__file__).resolve().parent
 WAIT_SECONDS = 60
@@ -195,7 +198,8 @@ def timed(call: Callable[[int], None], runs: int, budget: float = float("inf")) 
 
 
 def runtime_rss(srv: Server, runtime_args: list[str]) -> dict[str, Any]:
-    """RSS of an idle `runplane runtime` and every process under it, after 3 executions."""
+    """RSS of an idle `runplane runtime` and every process under it, after 3 executions
+    and once its fork server has let its spare supervisor go; and right after the work."""
     deploy_noop(srv.base)
     slots = os.cpu_count() or 2
     with (
@@ -209,10 +213,22 @@ def runtime_rss(srv: Server, runtime_args: list[str]) -> dict[str, Any]:
             if status != 201 or doc["status"] != "succeeded":
                 raise SystemExit(f"the remote runtime's no-op answered {status}: {doc}")
         time.sleep(SETTLE_SECONDS)
+        busy = {
+            "rss_mb": tree_rss_bytes(proc.pid) / 2**20,
+            "pss_mb": tree_pss_bytes(proc.pid) / 2**20,
+            "processes": len(tree(proc.pid)),
+        }
+        # The fork server keeps a spare supervisor while launches come (runtime/forkserver.py)
+        # and lets it go after DEFAULT_SPARE_IDLE_SECONDS without one: then it is idle.
+        deadline = time.monotonic() + DEFAULT_SPARE_IDLE_SECONDS + 5
+        while len(tree(proc.pid)) > 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
         return {
             "rss_mb": tree_rss_bytes(proc.pid) / 2**20,
+            "pss_mb": tree_pss_bytes(proc.pid) / 2**20,
             "processes": len(tree(proc.pid)),
             "slots": slots,
+            "just_after_work": busy,
         }
 
 

@@ -85,7 +85,7 @@ MAX_MESSAGE_BYTES = 64 * 1024  # requests are small: the spec goes by pipe
 MAX_FDS = 4
 REAP_INTERVAL_SECONDS = 1.0  # how often adopted orphans (a zygote's supervisors) are reaped
 FIRST_FREE_FD = 3
-SPARE_IDLE_SECONDS = 60.0  # a spare unused this long exits: an idle runtime keeps none
+SPARE_IDLE_SECONDS = 10.0  # a spare unused this long exits: an idle runtime keeps none
 spare_idle_seconds = SPARE_IDLE_SECONDS  # argv[2] when given (zygotes inherit it)
 
 

@@ -68,7 +68,7 @@ SERVER_EXIT_SECONDS = 5.0
 LAUNCH_TRIES = 2  # a server that died mid-launch is replaced once, then the launch fails
 DEFAULT_PRELOAD_MAX = 8
 DEFAULT_PRELOAD_IDLE_SECONDS = 600.0
-DEFAULT_SPARE_IDLE_SECONDS = 60.0  # the fork server's spare supervisor (forkserver.py)
+DEFAULT_SPARE_IDLE_SECONDS = 10.0  # the fork server's spare supervisor (forkserver.py)
 
 
 def available() -> bool:
