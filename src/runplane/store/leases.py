@@ -22,7 +22,7 @@ from runplane.store.database import Tx
 from runplane.store.schema import deployments, executions, process_versions
 from runplane.store.transitions import transition
 
-CLAIM_CANDIDATES = 32
+CLAIM_CANDIDATES = 8  # the query leaves full deployments out; more are for a race only
 
 _running = executions.alias("running")
 _FULL_DEPLOYMENTS = (

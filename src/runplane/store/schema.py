@@ -177,7 +177,9 @@ executions = Table(
     Column("finished_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("process_id", "client_execution_id"),
-    Index("ix_executions_claim", "status", "environment_id", "run_after"),
+    # the claim: the queue in id order, of every environment or of one (migration 0014)
+    Index("ix_executions_queue", "status", "id"),
+    Index("ix_executions_queue_environment", "status", "environment_id", "id"),
     Index("ix_executions_workspace_id_id", "workspace_id", "id"),
     # reports; the listing's time range (its id bounds: store.listing.created_between)
     Index("ix_executions_workspace_id_created_at_id", "workspace_id", "created_at", "id"),
