@@ -20,7 +20,7 @@ from runplane.domain.model import Claim
 from runplane.domain.states import Event, Status
 from runplane.store.database import Tx
 from runplane.store.schema import deployments, executions, process_versions
-from runplane.store.transitions import transition
+from runplane.store.transitions import ROW_COLUMNS, transition
 
 CLAIM_CANDIDATES = 8  # the query leaves full deployments out; more are for a race only
 
@@ -40,19 +40,7 @@ _FULL_DEPLOYMENTS = (
 def _candidates(in_environments: bool, pg: bool) -> Select[Any]:
     """The claim's query: the oldest claimable executions, locked on PostgreSQL."""
     q = (
-        select(
-            executions.c.id,
-            executions.c.workspace_id,
-            executions.c.process_id,
-            executions.c.status,
-            executions.c.attempt,
-            executions.c.max_attempts,
-            executions.c.cancel_requested,
-            executions.c.environment_id,
-            executions.c.deployment_id,
-            executions.c.lease_token,
-            deployments.c.concurrency_limit,
-        )
+        select(*ROW_COLUMNS, executions.c.deployment_id, deployments.c.concurrency_limit)
         .join(deployments, deployments.c.id == executions.c.deployment_id)
         .where(
             executions.c.status == Status.QUEUED.value,
@@ -86,20 +74,9 @@ _CLAIMED = (
     .join(process_versions, process_versions.c.id == executions.c.version_id)
     .where(executions.c.id == bindparam("execution_id"))
 )
-# What deciding a lease's fate reads (`transition` and the lease checks): not the whole
-# row, whose JSON and timestamps would be decoded for nothing on every report.
-_LEASED: Select[Any] = select(
-    executions.c.id,
-    executions.c.workspace_id,
-    executions.c.process_id,
-    executions.c.environment_id,
-    executions.c.status,
-    executions.c.attempt,
-    executions.c.max_attempts,
-    executions.c.cancel_requested,
-    executions.c.lease_token,
-    executions.c.error_code,
-).where(executions.c.id == bindparam("execution_id"))
+# What deciding a lease's fate reads: not the whole row, whose JSON and timestamps would
+# be decoded for nothing on every report.
+_LEASED: Select[Any] = select(*ROW_COLUMNS).where(executions.c.id == bindparam("execution_id"))
 _LEASED_LOCKED = _LEASED.with_for_update()
 
 

@@ -25,6 +25,21 @@ from runplane.store import events
 from runplane.store.database import Tx
 from runplane.store.schema import executions
 
+# What `transition` reads of the row it is given: a read that decides a transition selects
+# these (and may add its own).
+ROW_COLUMNS = (
+    executions.c.id,
+    executions.c.workspace_id,
+    executions.c.process_id,
+    executions.c.environment_id,
+    executions.c.status,
+    executions.c.attempt,
+    executions.c.max_attempts,
+    executions.c.cancel_requested,
+    executions.c.lease_token,
+    executions.c.error_code,
+)
+
 
 def locked(conn: Connection, q: Select[Any]) -> Select[Any]:
     """`q` locking the rows it reads on PostgreSQL, where writers run concurrently: a
