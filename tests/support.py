@@ -21,8 +21,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 
 from runplane.bundle import pack_folder
+from runplane.store.database import Database
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef-0123456789"  # RUNPLANE_ADMIN_TOKEN of test servers
@@ -468,3 +470,16 @@ def admin_cli(srv: Server, config_dir: Path, *args: str, timeout: float = 60.0) 
         "RUNPLANE_CONFIG": str(config_dir / "cli.toml"),
     }
     return run_cli(list(args), env=env, timeout=timeout)
+
+
+def on_test_database(db: Database, engine: Engine) -> None:
+    """Point `db` at a test's isolated database (tests/conftest.py `isolated_engine`).
+
+    A PostgreSQL schema is in the engine's connect arguments, not its URL, so the
+    Database takes that engine for writes and reads. A SQLite file is its URL, so the
+    Database keeps the writer and reader engines it made for it, as a server does.
+    """
+    if engine.dialect.name == "sqlite":
+        return
+    db.engine.dispose()
+    db.engine = db.read_engine = engine

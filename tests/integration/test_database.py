@@ -14,6 +14,7 @@ from runplane.domain.events import DomainEvent, WorkAvailable
 from runplane.store.database import Database, Tx, database_now
 from runplane.store.schema import workspaces
 from tests.conftest import isolated_engine
+from tests.support import on_test_database
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -53,7 +54,7 @@ def test_a_failing_write_is_undone_alone_and_others_commit(
 ) -> None:
     with isolated_engine(backend, tmp_path) as engine:
         db = Database(str(engine.url.render_as_string(hide_password=False)))
-        _share_engine(db, engine)
+        on_test_database(db, engine)
         results, delivered = asyncio.run(_run(db, count))
         expected_ok = {f"ws{i}" for i in range(count) if i % 3}
         assert {r for r in results if isinstance(r, str)} == expected_ok
@@ -78,13 +79,6 @@ def test_many_concurrent_writes_share_commits(tmp_path: Path) -> None:
     asyncio.run(go())
     assert db.writes == 200
     assert db.batches < 200  # group commit: fewer transactions than writes
-
-
-def _share_engine(db: Database, engine: Engine) -> None:
-    """Use the test's isolated engine (its PostgreSQL schema) for writes and reads."""
-    db.engine.dispose()
-    db.engine = engine
-    db.read_engine = engine
 
 
 def test_leases_read_the_database_clock(engine: Engine, backend: str) -> None:

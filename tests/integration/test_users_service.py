@@ -27,6 +27,7 @@ from runplane.store import catalog as catalog_store
 from runplane.store.database import Database
 from runplane.store.schema import sessions
 from runplane.store.schema import users as users_table
+from tests.support import on_test_database
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 IDLE_SECONDS = 600.0
@@ -62,9 +63,7 @@ class Clock:
 async def running(engine: Engine, tmp_path: Path, clock: Clock) -> AsyncIterator[Context]:
     """A started Context on the test's database, with workspace `default`."""
     db = Database(engine.url.render_as_string(hide_password=False))
-    db.engine.dispose()
-    db.engine = engine  # the test's isolated engine (its PostgreSQL schema)
-    db.read_engine = engine
+    on_test_database(db, engine)
     db.start()
     ctx = Context(
         db=db,

@@ -181,6 +181,15 @@ class _Write:
     events: list[DomainEvent] = field(default_factory=list)
 
 
+def _mapped_read(conn: Connection, fn: Callable[[Connection], T]) -> T:
+    """`fn(conn)`, with what the driver raises for bad input or an unreachable database
+    mapped to runplane's errors."""
+    try:
+        return fn(conn)
+    except (sa_exc.DataError, UnicodeEncodeError, *UNAVAILABLE) as exc:
+        raise map_driver_error(exc) from exc
+
+
 class Database:
     """Runs store operations off the event loop: pooled reads, group-committed writes."""
 
@@ -199,8 +208,8 @@ class Database:
         self._pending: list[_Write] = []
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
-        self._inline_conn: Connection | None = None  # the writer's, held (see _commit)
-        self._inline_used = 0.0
+        self._writer_conn: Connection | None = None  # the writer's, held (see _commit)
+        self._writer_used = 0.0
         self._point_conn: Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.batches = 0
@@ -272,7 +281,7 @@ class Database:
             self._queue.put(_STOP)
             await asyncio.to_thread(self._writer.join)
             self._writer = None
-        self._close_inline_conn()
+        self._close_writer_conn()
         if self._point_conn is not None:
             with contextlib.suppress(Exception):
                 self._point_conn.close()
@@ -297,20 +306,13 @@ class Database:
         """
         if not self.inline_writes:
             return await self.read(fn)
-        if self.read_engine is self.engine:
-            return self._run_read(fn)
         # One reader connection held for these loop-side lookups (they never overlap),
         # its transaction ended after each one so that the next sees every commit.
-        if self._point_conn is None or self._point_conn.closed or self._point_conn.invalidated:
-            try:
-                self._point_conn = self.read_engine.connect()
-            except UNAVAILABLE as exc:
-                raise map_driver_error(exc) from exc
         conn = self._point_conn
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._point_conn = self._read_connection()
         try:
-            return fn(conn)
-        except (sa_exc.DataError, UnicodeEncodeError, *UNAVAILABLE) as exc:
-            raise map_driver_error(exc) from exc
+            return _mapped_read(conn, fn)
         finally:
             try:
                 conn.rollback()
@@ -320,17 +322,17 @@ class Database:
                     conn.close()
 
     def _run_read(self, fn: Callable[[Connection], T]) -> T:
-        try:
-            conn_cm = self.read_engine.connect()
-        except UNAVAILABLE as exc:
-            raise map_driver_error(exc) from exc
-        with conn_cm as conn:
+        with self._read_connection() as conn:
             try:
-                return fn(conn)
-            except (sa_exc.DataError, UnicodeEncodeError, *UNAVAILABLE) as exc:
-                raise map_driver_error(exc) from exc
+                return _mapped_read(conn, fn)
             finally:
                 conn.rollback()
+
+    def _read_connection(self) -> Connection:
+        try:
+            return self.read_engine.connect()
+        except UNAVAILABLE as exc:
+            raise map_driver_error(exc) from exc
 
     async def write(self, fn: Callable[[Tx], T]) -> T:
         """Run `fn(tx)` in the next group commit; resolves after the commit."""
@@ -404,40 +406,34 @@ class Database:
             log.debug("event loop closed; %d write results dropped", len(batch))
 
     def _commit(self, batch: list[_Write], *, savepoints: bool) -> None:
-        if self.inline_writes and self.read_engine is self.engine:
-            # A test's one SQLite engine for reads and writes: its connection is not ours
-            # to keep.
-            with self.engine.connect() as conn, conn.begin():
-                self._apply(conn, batch, savepoints=savepoints)
-            return
         # Batches run one at a time (on the loop for SQLite, on the writer thread for
         # PostgreSQL), on one connection held open: checking one out of the pool and
         # back (on PostgreSQL with a ping, a round trip) costs more than a small batch's
         # statements. One idle for a while goes back, so that the pool's ping checks the
         # next; one that failed is closed.
-        held = self._inline_conn
+        held = self._writer_conn
         if held is not None and (
             held.closed
             or held.invalidated
-            or time.monotonic() - self._inline_used > HELD_CONNECTION_IDLE_SECONDS
+            or time.monotonic() - self._writer_used > HELD_CONNECTION_IDLE_SECONDS
         ):
-            self._close_inline_conn()
+            self._close_writer_conn()
             held = None
         conn = held if held is not None else self.engine.connect()
-        self._inline_conn = conn
+        self._writer_conn = conn
         try:
             with conn.begin():
                 self._apply(conn, batch, savepoints=savepoints)
         except _WriteFailed:
             raise  # a write refused: the transaction is rolled back, the connection is fine
         except BaseException:
-            self._close_inline_conn()
+            self._close_writer_conn()
             raise
         finally:
-            self._inline_used = time.monotonic()
+            self._writer_used = time.monotonic()
 
-    def _close_inline_conn(self) -> None:
-        conn, self._inline_conn = self._inline_conn, None
+    def _close_writer_conn(self) -> None:
+        conn, self._writer_conn = self._writer_conn, None
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()
