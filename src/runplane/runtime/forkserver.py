@@ -112,7 +112,7 @@ class Server:
         self.selector = selectors.DefaultSelector()
         self.children: dict[int, int] = {}  # pid -> our pidfd of it
         self.spare: Spare | None = None
-        self.retired: dict[int, int] = {}  # spares told to exit: pid -> our pidfd
+        self.retired: dict[int, Spare] = {}  # spares told to exit, by pid
         self.last_launch = 0.0
 
     def serve(self) -> Work | None:
@@ -191,7 +191,7 @@ class Server:
         """Tell the spare to exit (EOF on its socket); it is reaped like any child."""
         if self.spare is not None:
             self.spare.sock.close()
-            self.retired[self.spare.pid] = self.spare.pidfd
+            self.retired[self.spare.pid] = self.spare
             self.spare = None
 
     def _fork(self, request: dict[str, Any], fds: list[int], run: Runner) -> Work | None:
@@ -216,17 +216,19 @@ class Server:
                 return
             if pid == 0:
                 return
-            if self.spare is not None and pid == self.spare.pid:  # died unused: not news
+            # A spare ran nothing, whether it died unused or was told to exit: not news.
+            if self.spare is not None and pid == self.spare.pid:
                 self.spare.forget(self.selector)
                 self.spare = None
                 continue
-            retired = self.retired.pop(pid, None)
-            pidfd = self.children.pop(pid, None) if retired is None else retired
+            if pid in self.retired:
+                self.retired.pop(pid).forget(self.selector)
+                continue
+            pidfd = self.children.pop(pid, None)
             if pidfd is not None:  # else an adopted orphan: nobody asked about it
                 self.selector.unregister(pidfd)
                 os.close(pidfd)
-                if retired is None:  # a retired spare ran nothing: not news either
-                    self.send({"exit": pid, "status": status})
+                self.send({"exit": pid, "status": status})
 
     def send(self, message: dict[str, Any], fds: list[int] | None = None) -> None:
         with contextlib.suppress(OSError):  # the runtime is gone: the next read sees EOF
