@@ -106,6 +106,7 @@ def claim_next(
     q = _CANDIDATES[(environment_ids is not None, pg)]
     full: set[str] = set()
     candidates = conn.execute(q, params).all()
+    every_one = len(candidates) < CLAIM_CANDIDATES  # the query's limit left none out
     for index, cand in enumerate(candidates):
         if cand.deployment_id in full:
             continue
@@ -140,10 +141,10 @@ def claim_next(
                 "error_message": None,
             },
         )
-        if on_drained is not None and index == len(candidates) - 1 < CLAIM_CANDIDATES - 1:
-            on_drained()
+        if on_drained is not None and every_one and index == len(candidates) - 1:
+            on_drained()  # it took the last one
         return _claim(conn, cand.id, cand.attempt, token, expires)
-    if on_drained is not None and len(candidates) < CLAIM_CANDIDATES:
+    if on_drained is not None and every_one:
         on_drained()
     return None
 
