@@ -277,10 +277,8 @@ def prepare(job: Job) -> ExecutionFiles:
     if not _reuse_folder(str(job.work_root), root):
         try:
             os.mkdir(root, 0o700)
-        except FileNotFoundError:
+        except (FileNotFoundError, FileExistsError):  # no work root yet; the name taken
             job.work_root.mkdir(parents=True, exist_ok=True)
-            root = tempfile.mkdtemp(prefix=f"{prefix}-{job.attempt}-", dir=job.work_root)
-        except FileExistsError:
             root = tempfile.mkdtemp(prefix=f"{prefix}-{job.attempt}-", dir=job.work_root)
         try:
             os.mkdir(os.path.join(root, "work"))
