@@ -222,12 +222,16 @@ def deploy(
     client: httpx.Client,
     folder: Path,
     environment: str = "production",
+    *,
+    name: str | None = None,
     **config: Any,
 ) -> dict[str, Any]:
-    """Upload a process folder and deploy its version; returns the deployment."""
+    """Upload a process folder and deploy its version; returns the deployment. `name`:
+    the process's, where the folder does not say it (a Robocorp robot's)."""
     import tomllib
 
-    name = tomllib.loads((folder / "runplane.toml").read_text())["process"]["name"]
+    if name is None:
+        name = tomllib.loads((folder / "runplane.toml").read_text())["process"]["name"]
     r = client.post(
         f"/api/v1/processes/{name}/versions",
         content=pack_folder(folder),

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from runplane.bundle import pack_folder
-from tests.support import Server, wait_terminal
+from tests.support import Server, deploy, wait_terminal
 
 pytestmark = pytest.mark.browser
 
@@ -37,14 +36,7 @@ def test_an_execution_page_shows_a_robots_work_items_and_artifacts(
     (folder / "robot.yaml").write_text(ROBOT)
     (folder / "write.py").write_text(WRITE)
     with server.client() as admin:
-        r = admin.post(
-            "/api/v1/processes/summary-robot/versions",
-            content=pack_folder(folder),
-            headers={"Content-Type": "application/zip"},
-        )
-        assert r.status_code == 201, r.text
-        r = admin.put("/api/v1/processes/summary-robot/deployments/production", json={})
-        assert r.status_code == 201, r.text
+        deploy(admin, folder, name="summary-robot")
         started = admin.post(
             "/api/v1/processes/summary-robot/executions",
             json={"inputArguments": {"order": "<b>42</b>"}},
